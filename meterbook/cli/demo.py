@@ -1,0 +1,107 @@
+"""``meterbook demo``: a ready-made ledger from generated sample data, in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from meterbook.cli.context import AppContext
+from meterbook.cli.output import print_table
+from meterbook.connectors.slurm import SlurmConnector
+from meterbook.importing import run_import
+from meterbook.periods import Period, zone_for
+from meterbook.samples import slurm as sample
+from meterbook.settings import CONFIG_NAME, load_settings, render_config
+from meterbook.store.core import upgrade_store
+from meterbook.store.queries.usage import usage_summary
+
+DEMO_PERIOD = Period(sample.DEMO_START.date(), sample.DEMO_END.date(), "2026-08..2026-10")
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  meterbook demo
+  meterbook demo --dir /tmp/ledger --jobs 100000
+  cd meterbook-demo && meterbook usage --period 2026-09 --by user --top 5
+"""
+)
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("meterbook-demo"),
+    show_default=True,
+    help="Folder for the demo's configuration, database and data.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(100, 5_000_000),
+    default=50_000,
+    show_default=True,
+    help="Jobs in the generated Slurm sample.",
+)
+@click.pass_obj
+def demo(app: AppContext, folder: Path, jobs: int) -> None:
+    """Generate a realistic Slurm sample, import it into SQLite and show usage.
+
+    Running it again re-imports the same file: every record is then `unchanged`.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / CONFIG_NAME
+    if not config.exists():
+        defaults = load_settings(None, discover=False)
+        config.write_text(render_config(defaults, "sqlite:///meterbook.db"), encoding="utf-8")
+    data = folder / "data" / f"aurora-sacct-{jobs}.log"
+    if not data.exists():
+        data.parent.mkdir(exist_ok=True)
+        tmp = data.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as out:
+            sample.write(out, jobs)
+        tmp.replace(data)
+        click.echo(f"generated {data} ({jobs:,} jobs of cluster aurora, Aug-Oct 2026)")
+    settings = load_settings(config, discover=False)
+    store, _, _ = upgrade_store(settings)
+    try:
+        connector = SlurmConnector([str(data)], zone=zone_for("UTC"))
+        result = run_import(store, connector, batch_size=settings.batch_size)
+        click.echo(f"imported into {store.label}: {result.summary()} ({result.seconds:.1f} s)")
+        with store.engine.connect() as conn:
+            report = usage_summary(conn, DEMO_PERIOD, ("month",))
+            accounts = usage_summary(
+                conn, Period(DEMO_PERIOD.start, DEMO_PERIOD.end, ""), ("account",), top=8
+            )
+    finally:
+        store.engine.dispose()
+    heads = ("CPU h", "GPU h", "node h", "jobs", "avg wait h")
+    print_table(
+        ("month", *heads),
+        [
+            (r.group[0], r.cpu_hours, r.gpu_hours, r.node_hours, r.jobs_started, r.avg_wait_hours)
+            for r in report.rows
+        ],
+        title="Cluster aurora, usage by month",
+        numeric_from=1,
+        footer=(
+            "total",
+            report.total.cpu_hours,
+            report.total.gpu_hours,
+            report.total.node_hours,
+            report.total.jobs_started,
+            report.total.avg_wait_hours,
+        ),
+    )
+    print_table(
+        ("account", *heads),
+        [
+            (r.group[0], r.cpu_hours, r.gpu_hours, r.node_hours, r.jobs_started, r.avg_wait_hours)
+            for r in accounts.rows
+        ],
+        title="Top accounts, Aug-Oct 2026",
+        numeric_from=1,
+    )
+    click.echo(f"\nNext: cd {folder} && meterbook usage --period 2026-09 --by user --top 10")
+
+
+COMMANDS = (demo,)

@@ -1,0 +1,1 @@
+"""Connectors turn a source into canonical records and rejects; they never touch SQL."""

@@ -1,0 +1,190 @@
+"""Running an import: connector batches in, ledger batches out, the run recorded throughout.
+
+Each batch (records, rejects, rollup deltas and the run's counters) is one transaction, so a
+killed import leaves only whole batches, and running it again completes it exactly: natural
+keys make the repeated part "unchanged". With ``strict`` the whole import is one transaction
+that the first reject rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from meterbook.connectors.base import Connector, Reject
+from meterbook.errors import ConcurrentImportError, MeterbookError, StoreError, StrictImportError
+from meterbook.pipeline import Batch, can_fork, few_collections, parallel_batches, read_batches
+from meterbook.store.core import Store
+from meterbook.store.ingest import BatchCounts, LedgerWriter
+from meterbook.store.runs import add_progress, finish_run, start_run
+
+log = logging.getLogger(__name__)
+
+#: Called after each batch with (items read, characters read, total characters or None).
+Progress = Callable[[int, int, int | None], None]
+
+
+@dataclass
+class ImportResult:
+    """What an import did."""
+
+    run_id: int
+    kind: str
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    first_rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def records(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+    def summary(self) -> str:
+        text = (
+            f"{self.inserted:,} inserted, {self.updated:,} updated, "
+            f"{self.unchanged:,} unchanged, {self.rejected:,} rejected"
+        )
+        skipped = ", ".join(f"{n:,} {what}" for what, n in sorted(self.skipped.items()))
+        return text + (f"; skipped {skipped}" if skipped else "")
+
+
+#: Records per batch handed from the reader to the writer (transactions hold several).
+CHUNK = 10_000
+
+
+def run_import(
+    store: Store,
+    connector: Connector,
+    *,
+    batch_size: int = 50_000,
+    strict: bool = False,
+    parallel: bool | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import everything ``connector`` yields into ``store``, ``batch_size`` records per
+    transaction.
+
+    ``parallel`` reads in a separate process (default: when the machine has two cores).
+    """
+    inputs = [f.name for f in connector.inputs]
+    options = {**connector.describe(), "strict": strict, "batch_size": batch_size}
+    run_id = start_run(store.engine, connector.kind, inputs, options)
+    result = ImportResult(run_id, connector.kind)
+    writer = LedgerWriter(connector.kind, run_id, store.zone)
+    started = time.perf_counter()
+    chunk = min(CHUNK, batch_size)
+    if parallel is None:
+        parallel = can_fork()
+    if any(f.name == "-" for f in connector.inputs):
+        parallel = False  # a child process gets /dev/null as its standard input
+    if parallel:
+        engine = store.engine
+        batches = parallel_batches(
+            connector, chunk, store.zone, lambda: engine.dispose(close=False)
+        )
+    else:
+        batches = read_batches(connector, chunk, store.zone)
+    pending = _Pending()
+    with store.engine.connect() as conn, few_collections():
+        transaction = conn.begin()
+        try:
+            for batch in batches:
+                if strict and batch.rejects:
+                    first = batch.rejects[0]
+                    raise StrictImportError(
+                        f"{first.file}: line {first.line}: {first.reason} "
+                        "(--strict: nothing was imported)"
+                    )
+                pending.add(writer.write(conn, batch.table, batch.rollup), batch)
+                if pending.records >= batch_size or len(pending.rejects) >= batch_size:
+                    pending.commit(conn, writer, result)
+                    if not strict:
+                        transaction.commit()
+                        transaction = conn.begin()
+                if progress:
+                    progress(batch.items, batch.read, batch.total)
+            pending.commit(conn, writer, result)
+            transaction.commit()
+        except BaseException as exc:
+            transaction.rollback()
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+            status, message = _failure(exc)
+            finish_run(store.engine, run_id, status, message)
+            if isinstance(exc, IntegrityError):
+                raise ConcurrentImportError(
+                    "another import wrote the same records at the same time; run this one again"
+                ) from exc
+            if isinstance(exc, SQLAlchemyError):
+                raise StoreError(f"database error during import: {_first_line(exc)}") from exc
+            raise
+    result.seconds = time.perf_counter() - started
+    finish_run(store.engine, run_id, "ok", result.summary())
+    log.info("import run %d: %s", run_id, result.summary())
+    return result
+
+
+class _Pending:
+    """What the open transaction holds, until it commits."""
+
+    def __init__(self) -> None:
+        self.counts = BatchCounts()
+        self.rejects: list[Reject] = []
+        self.records = 0
+        self.last: Batch | None = None
+
+    def add(self, counts: BatchCounts, batch: Batch) -> None:
+        self.counts.inserted += counts.inserted
+        self.counts.updated += counts.updated
+        self.counts.unchanged += counts.unchanged
+        self.records += batch.table.num_rows
+        self.rejects.extend(batch.rejects)
+        self.last = batch
+
+    def commit(self, conn: Connection, writer: LedgerWriter, result: ImportResult) -> None:
+        """Put the rollups and the run's progress into the transaction, and count them."""
+        writer.flush(conn)
+        skipped = self.last.skipped if self.last else {}
+        items = self.last.items if self.last else 0
+        c = self.counts
+        add_progress(
+            conn,
+            writer.run_id,
+            inserted=c.inserted,
+            updated=c.updated,
+            unchanged=c.unchanged,
+            skipped=sum(skipped.values()),
+            lines_read=items + sum(skipped.values()),
+            batch_rejects=self.rejects,
+        )
+        result.inserted += c.inserted
+        result.updated += c.updated
+        result.unchanged += c.unchanged
+        result.rejected += len(self.rejects)
+        result.skipped = dict(skipped)
+        result.first_rejects.extend(self.rejects[: 5 - len(result.first_rejects)])
+        self.counts, self.rejects, self.records = BatchCounts(), [], 0
+
+
+def _failure(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, StrictImportError):
+        return "rolled back", str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", "interrupted; the batches committed before remain"
+    if isinstance(exc, MeterbookError):
+        return "failed", str(exc)
+    return "failed", f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,167 @@
+"""Periods (months, quarters, years, days, custom ranges) and splitting intervals across days.
+
+A :class:`Period` is a half-open range of whole days ``[start, end)`` in the accounting time
+zone. Parsing accepts ``2017``, ``2017-Q1``, ``2017-01``, ``2017-01-05`` and inclusive
+``--from``/``--to`` dates, as Open XDMoD's date pickers do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+from meterbook.errors import ConfigError
+
+_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Whole days ``[start, end)``; ``label`` names it in output."""
+
+    start: date
+    end: date
+    label: str
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day < self.end
+
+    def months(self) -> list[date]:
+        """First day of each month that the period touches."""
+        first = self.start.replace(day=1)
+        out = []
+        while first < self.end:
+            out.append(first)
+            first = add_months(first, 1)
+        return out
+
+
+def add_months(day: date, months: int) -> date:
+    """The first day of the month ``months`` after the month of ``day``."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def parse_date(text: str, what: str = "date") -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def parse_period(text: str) -> Period:
+    """Parse ``2017``, ``2017-Q1``, ``2017-01`` or ``2017-01-05``."""
+    text = text.strip()
+    if m := re.fullmatch(r"(\d{4})", text):
+        year = int(m[1])
+        return Period(date(year, 1, 1), date(year + 1, 1, 1), text)
+    if m := re.fullmatch(r"(\d{4})-[Qq]([1-4])", text):
+        first = date(int(m[1]), 3 * int(m[2]) - 2, 1)
+        return Period(first, add_months(first, 3), f"{m[1]}-Q{m[2]}")
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
+        try:
+            first = date(int(m[1]), int(m[2]), 1)
+        except ValueError as exc:
+            raise ConfigError(f"--period: {text!r} is not a month") from exc
+        return Period(first, add_months(first, 1), text)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        day = parse_date(text, "--period")
+        return Period(day, day + _DAY, text)
+    raise ConfigError(
+        f"--period: {text!r} is not a period (use 2017, 2017-Q1, 2017-01 or 2017-01-05)"
+    )
+
+
+def resolve_period(
+    period: str | None, start: str | None, end: str | None, *, today: date | None = None
+) -> Period:
+    """The period of ``--period`` or ``--from``/``--to`` (inclusive), default this month."""
+    if period and (start or end):
+        raise ConfigError("give either --period or --from/--to, not both")
+    if period:
+        return parse_period(period)
+    if start or end:
+        if not (start and end):
+            raise ConfigError("--from and --to go together")
+        first, last = parse_date(start, "--from"), parse_date(end, "--to")
+        if last < first:
+            raise ConfigError(f"--to {end} is before --from {start}")
+        return Period(first, last + _DAY, f"{first.isoformat()}..{last.isoformat()}")
+    today = today or date.today()
+    first = today.replace(day=1)
+    return Period(first, add_months(first, 1), first.strftime("%Y-%m"))
+
+
+def zone_for(name: str) -> tzinfo:
+    """The ``tzinfo`` for a zone name; UTC is :data:`datetime.UTC` (the fast path)."""
+    from zoneinfo import ZoneInfo
+
+    if name in {"UTC", "Etc/UTC", "Z"}:
+        return UTC
+    return ZoneInfo(name)
+
+
+def day_start(day: date, zone: tzinfo) -> datetime:
+    """The UTC instant at which ``day`` begins in ``zone``."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_DATES: dict[int, date] = {}
+
+
+def _utc_date(day_index: int) -> date:
+    found = _DATES.get(day_index)
+    if found is None:
+        found = _DATES[day_index] = date.fromordinal(day_index + _EPOCH_ORDINAL)
+    return found
+
+
+def local_day(ts: float, zone: tzinfo) -> date:
+    """The day of ``zone`` holding the instant ``ts`` (Unix seconds)."""
+    if zone is UTC:
+        return _utc_date(int(ts // 86400))
+    return datetime.fromtimestamp(ts, zone).date()
+
+
+def split_seconds(t0: float, t1: float, zone: tzinfo) -> Iterator[tuple[date, float, bool]]:
+    """Yield ``(day, seconds, starts_here)`` for each day of ``zone`` that ``[t0, t1)`` overlaps.
+
+    ``t0`` and ``t1`` are Unix seconds. The seconds of all days add up to ``t1 - t0``;
+    ``starts_here`` is true for the day holding ``t0``. An empty interval yields nothing.
+    """
+    if t1 <= t0:
+        return
+    if zone is UTC:
+        day_index = int(t0 // 86400)
+        first = True
+        while t0 < t1:
+            boundary = (day_index + 1) * 86400.0
+            cut = boundary if boundary < t1 else t1
+            yield _utc_date(day_index), cut - t0, first
+            first = False
+            t0 = cut
+            day_index += 1
+        return
+    local = datetime.fromtimestamp(t0, zone).date()
+    first = True
+    while t0 < t1:
+        boundary = day_start(local + _DAY, zone).timestamp()
+        cut = boundary if boundary < t1 else t1
+        yield local, cut - t0, first
+        first = False
+        t0 = cut
+        local += _DAY
+
+
+def split_by_day(
+    start: datetime, end: datetime, zone: tzinfo
+) -> Iterator[tuple[date, float, bool]]:
+    """:func:`split_seconds` for aware datetimes."""
+    return split_seconds(start.timestamp(), end.timestamp(), zone)

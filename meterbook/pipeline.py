@@ -1,0 +1,212 @@
+"""Reading a connector in prepared batches, in this process or in a reader process beside it.
+
+A prepared batch holds up to ``batch_size`` records as columns with their derived quantities
+and their day contributions by name (:mod:`meterbook.accounting`): everything that needs no
+database. On a machine with two cores or more a forked reader process prepares the next batches
+while this process writes the current one; the queue between them is bounded, so memory stays
+flat however large the input.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import queue as queue_module
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from meterbook.accounting import NAME_DIMS, contributions, derive
+from meterbook.connectors.base import (
+    Connector,
+    RecordBatch,
+    Reject,
+    UsageRecord,
+    records_to_table,
+)
+from meterbook.errors import FatalSourceError
+
+_QUEUE_BATCHES = 2
+
+
+@dataclass
+class Batch:
+    """Records (prepared columns), their rollup by name, rejects, and the reader's totals."""
+
+    table: pa.Table
+    rollup: pa.Table | None
+    rejects: list[Reject]
+    items: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    read: int = 0
+    total: int | None = None
+
+
+def prepare(table: pa.Table, zone: tzinfo) -> tuple[pa.Table, pa.Table]:
+    """Derived columns of a batch of records, and its day contributions by name."""
+    derived = derive(table)
+    dims = derived.select(
+        [
+            "start_ts",
+            "end_ts",
+            "cpus",
+            "gpus",
+            "nodes",
+            "mem_gb",
+            "wait_hours",
+            "io_ops",
+            *NAME_DIMS,
+        ]
+    )
+    for name in NAME_DIMS:
+        index = dims.schema.get_field_index(name)
+        dims = dims.set_column(index, name, pc.fill_null(dims[name], ""))
+    return derived, contributions(dims, NAME_DIMS, zone)
+
+
+class _Collector:
+    """Gathers items until a batch is full."""
+
+    def __init__(self, connector: Connector, zone: tzinfo) -> None:
+        self.connector = connector
+        self.zone = zone
+        self.tables: list[pa.Table] = []
+        self.records: list[UsageRecord] = []
+        self.rejects: list[Reject] = []
+        self.rows = 0
+        self.items = 0
+
+    def add(self, item: UsageRecord | Reject | RecordBatch) -> None:
+        if isinstance(item, RecordBatch):
+            self._flush_records()
+            self.tables.append(item.table)
+            self.rows += item.table.num_rows
+            self.items += item.table.num_rows
+            return
+        self.items += 1
+        if isinstance(item, Reject):
+            self.rejects.append(item)
+        else:
+            self.records.append(item)
+            self.rows += 1
+
+    def _flush_records(self) -> None:
+        if self.records:
+            self.tables.append(records_to_table(self.records))
+            self.records = []
+
+    def take(self, limit: int | None = None) -> Batch:
+        """A batch of at most ``limit`` records (all gathered so far when None)."""
+        self._flush_records()
+        table = pa.concat_tables(self.tables) if self.tables else None
+        rest: list[pa.Table] = []
+        if table is not None and limit is not None and table.num_rows > limit:
+            table, rest = table.slice(0, limit), [table.slice(limit)]
+        if table is not None and table.num_rows:
+            derived, rollup = prepare(table, self.zone)
+        else:
+            derived, rollup = _EMPTY, None
+        skipped = dict(self.connector.skipped)
+        batch = Batch(derived, rollup, self.rejects, self.items, skipped, *self.connector.progress)
+        self.tables, self.rejects = rest, []
+        self.rows = sum(t.num_rows for t in rest)
+        return batch
+
+
+def read_batches(connector: Connector, batch_size: int, zone: tzinfo) -> Iterator[Batch]:
+    """Prepared batches from ``connector``, read in this process."""
+    collector = _Collector(connector, zone)
+    for item in connector.items():
+        collector.add(item)
+        while collector.rows >= batch_size or len(collector.rejects) >= batch_size:
+            yield collector.take(batch_size)
+    yield collector.take()
+
+
+@contextmanager
+def few_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector rarely: imports make many short-lived, acyclic objects
+    and a collection scans every live one (the batches in flight), again and again."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
+def _produce(
+    connector: Connector,
+    batch_size: int,
+    zone: tzinfo,
+    out: Any,
+    after_fork: Callable[[], None] | None,
+) -> None:
+    if after_fork is not None:
+        after_fork()
+    try:
+        with few_collections():
+            for batch in read_batches(connector, batch_size, zone):
+                out.put(("batch", batch))
+        out.put(("done", None))
+    except BaseException as exc:  # sent to the parent, which raises it
+        out.put(("error", exc))
+
+
+def parallel_batches(
+    connector: Connector,
+    batch_size: int,
+    zone: tzinfo,
+    after_fork: Callable[[], None] | None = None,
+) -> Iterator[Batch]:
+    """Prepared batches from ``connector``, read in a forked reader process.
+
+    ``after_fork`` runs first in the child (for example to let go of inherited database
+    connections). Closing the iterator early stops the reader.
+    """
+    context = multiprocessing.get_context("fork")
+    channel = context.Queue(maxsize=_QUEUE_BATCHES)
+    reader = context.Process(
+        target=_produce,
+        args=(connector, batch_size, zone, channel, after_fork),
+        name="meterbook-reader",
+        daemon=True,
+    )
+    reader.start()
+    try:
+        while True:
+            try:
+                kind, payload = channel.get(timeout=1.0)
+            except queue_module.Empty:
+                if not reader.is_alive():
+                    raise FatalSourceError(
+                        f"the reader process stopped unexpectedly (exit code {reader.exitcode})"
+                    ) from None
+                continue
+            if kind == "batch":
+                yield payload
+            elif kind == "error":
+                raise payload
+            else:
+                return
+    finally:
+        if reader.is_alive():
+            reader.terminate()
+        reader.join()
+        channel.close()
+
+
+def can_fork() -> bool:
+    """Whether a reader process is worth starting: fork exists and there are two cores."""
+    return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
+
+
+_EMPTY = pa.table({})

@@ -1,0 +1,233 @@
+"""One typed settings object: defaults < ``meterbook.toml`` < ``MB_*`` environment < options.
+
+The configuration file is found at ``--config PATH``, else ``$MB_CONFIG``, else
+``./meterbook.toml`` when it exists. Secrets (the database password) are never read from the
+configuration file: they come from the environment or from a secrets file (TOML, ``key = value``)
+named by ``[secrets] file`` or ``MB_SECRETS_FILE``. They are :class:`pydantic.SecretStr`, so
+``repr`` and logs show ``**********``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from meterbook.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "meterbook.toml"
+
+# (section, key) in meterbook.toml -> settings field; the environment variable is MB_<FIELD>.
+FILE_KEYS: dict[tuple[str, str], str] = {
+    ("database", "url"): "database_url",
+    ("accounting", "timezone"): "timezone",
+    ("import", "timezone"): "import_timezone",
+    ("import", "batch_size"): "batch_size",
+    ("logging", "level"): "log_level",
+    ("secrets", "file"): "secrets_file",
+}
+SECRET_FIELDS = ("database_password",)
+ENV_FIELDS = (*FILE_KEYS.values(), *SECRET_FIELDS)
+
+
+class Settings(BaseModel):
+    """Everything Meterbook can be told. Pass it explicitly; there is no global instance."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str = Field(default="sqlite:///meterbook.db", repr=False)
+    database_password: SecretStr | None = None
+    timezone: str = "UTC"
+    import_timezone: str = "UTC"
+    batch_size: int = Field(default=50_000, ge=100, le=1_000_000)
+    log_level: str = "WARNING"
+    secrets_file: Path | None = None
+    config_file: Path | None = None
+
+    @field_validator("timezone", "import_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The accounting time zone: day boundaries of rollups and periods."""
+        return ZoneInfo(self.timezone)
+
+
+def find_config(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
+    """Return the configuration file to read, or None when there is none."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: configuration file not found")
+        return explicit
+    if env.get("MB_CONFIG"):
+        path = Path(env["MB_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(f"{path}: configuration file not found (from MB_CONFIG)")
+        return path
+    local = Path(CONFIG_NAME)
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def _values_from_file(path: Path) -> dict[str, Any]:
+    data = _read_toml(path)
+    values: dict[str, Any] = {}
+    for section, content in data.items():
+        if not isinstance(content, dict):
+            raise ConfigError(f"{path}: '{section}' must be a [section]")
+        for key, value in content.items():
+            if "password" in key or "secret" in key or key.endswith("_key"):
+                raise ConfigError(
+                    f"{path}: [{section}] {key}: secrets are not read from the configuration "
+                    "file; set MB_DATABASE_PASSWORD or use a secrets file"
+                )
+            field = FILE_KEYS.get((section, key))
+            if field is None:
+                raise ConfigError(f"{path}: unknown setting [{section}] {key}")
+            values[field] = value
+    url = values.get("database_url")
+    if isinstance(url, str):
+        values["database_url"] = _anchor_sqlite_path(url, path.parent)
+    if isinstance(values.get("secrets_file"), str):
+        values["secrets_file"] = path.parent / values["secrets_file"]
+    return values
+
+
+def _anchor_sqlite_path(url: str, base: Path) -> str:
+    """Make a relative SQLite path in a config file relative to that file's folder."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    rest = url[len(prefix) :]
+    if not rest or rest.startswith("/") or rest.startswith(":memory:"):
+        return url
+    return prefix + str((base / rest).resolve())
+
+
+def _values_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    return {f: env[f"MB_{f.upper()}"] for f in ENV_FIELDS if env.get(f"MB_{f.upper()}")}
+
+
+def _secrets_from_file(path: Path) -> dict[str, Any]:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"{path}: secrets file not readable: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("%s: secrets file is readable by group or others; chmod 600 it", path)
+    data = _read_toml(path)
+    unknown = sorted(set(data) - set(SECRET_FIELDS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown secret {unknown[0]!r}")
+    return dict(data)
+
+
+def load_settings(
+    config: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    discover: bool = True,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings from defaults, the configuration file, the environment and options.
+
+    With ``discover=False`` only ``config`` is read (no ``$MB_CONFIG``, no ``./meterbook.toml``).
+    """
+    env = os.environ if env is None else env
+    path = find_config(config, env) if discover or config is not None else None
+    values: dict[str, Any] = {}
+    if path is not None:
+        values.update(_values_from_file(path))
+        values["config_file"] = path.resolve()
+    values.update(_values_from_env(env))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    secrets_file = values.get("secrets_file")
+    if secrets_file:
+        from_file = _secrets_from_file(Path(secrets_file))
+        for key, secret in from_file.items():
+            values.setdefault(key, secret)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        source = f" (from {path})" if path else ""
+        raise ConfigError(f"setting {field}: {err['msg']}{source}") from exc
+
+
+CONFIG_TEMPLATE = """\
+# Meterbook configuration. Every setting can also be given as the environment variable
+# shown beside it (MB_...); the environment wins over this file.
+# Secrets (passwords, API keys) never go here: use the environment or [secrets] file.
+
+[database]
+# SQLite (embedded, default), PostgreSQL or MariaDB/MySQL:
+#   sqlite:///meterbook.db                       (relative to this file)
+#   postgresql+psycopg://meterbook@db.example.org/meterbook
+#   mysql+pymysql://meterbook@db.example.org/meterbook
+# The password comes from MB_DATABASE_PASSWORD or the secrets file.    MB_DATABASE_URL
+url = "{database_url}"
+
+[accounting]
+# Time zone of day boundaries in rollups and of periods such as --period 2017-01.
+# Changing it later needs `meterbook db rebuild-rollups`.             MB_TIMEZONE
+timezone = "{timezone}"
+
+[import]
+# Time zone of sacct timestamps that carry none (sacct prints local time
+# unless run with TZ=UTC). `import slurm --timezone` overrides it.     MB_IMPORT_TIMEZONE
+timezone = "{import_timezone}"
+# Records per transaction; a killed import keeps the committed ones.   MB_BATCH_SIZE
+batch_size = {batch_size}
+
+[logging]
+# DEBUG, INFO, WARNING or ERROR.                                        MB_LOG_LEVEL
+level = "{log_level}"
+
+# [secrets]
+# A TOML file with `database_password = "..."`, readable only by you.   MB_SECRETS_FILE
+# file = "secrets.toml"
+"""
+
+
+def render_config(settings: Settings, database_url: str) -> str:
+    """The commented configuration file that ``meterbook init`` writes."""
+    return CONFIG_TEMPLATE.format(
+        database_url=database_url,
+        timezone=settings.timezone,
+        import_timezone=settings.import_timezone,
+        batch_size=settings.batch_size,
+        log_level=settings.log_level,
+    )

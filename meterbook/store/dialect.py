@@ -1,0 +1,199 @@
+"""The few statements that differ between SQLite, PostgreSQL and MariaDB/MySQL.
+
+Bulk paths take pyarrow tables: PostgreSQL gets them as CSV through ``COPY FROM STDIN``,
+SQLite and MySQL as rows through a prepared ``executemany`` (PyMySQL folds it into multi-row
+INSERTs). Identifiers in the SQL text are the schema's own constant names, checked.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+from sqlalchemy import Connection, Insert, Table
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def backend(conn: Connection) -> str:
+    """``sqlite``, ``postgresql`` or ``mysql``."""
+    return conn.dialect.name if conn.dialect.name != "mariadb" else "mysql"
+
+
+def _checked(*names: str) -> None:
+    for name in names:
+        if not _IDENT.fullmatch(name):
+            raise ValueError(f"not an identifier: {name!r}")
+
+
+def _q(conn: Connection, *names: str) -> str:
+    """Identifiers checked, quoted where the database needs it (``partition`` on MySQL), and
+    joined with commas."""
+    _checked(*names)
+    quote = conn.dialect.identifier_preparer.quote
+    return ", ".join(quote(n) for n in names)
+
+
+def _mark(conn: Connection) -> str:
+    return "?" if backend(conn) == "sqlite" else "%s"
+
+
+def insert_ignore(conn: Connection, table: Table) -> Insert:
+    """An INSERT that silently skips rows whose unique key already exists."""
+    name = backend(conn)
+    if name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return mysql.insert(table).prefix_with("IGNORE")
+
+
+def rows_of(data: pa.Table, sqlite_text: bool = False) -> Iterator[tuple[Any, ...]]:
+    """Rows of plain Python values; decimals as text for SQLite (which has no decimal)."""
+    columns = []
+    for column in data.columns:
+        if sqlite_text and pa.types.is_decimal(column.type):
+            column = pc.cast(column, pa.string())
+        columns.append(column.to_pylist())
+    return zip(*columns, strict=True)
+
+
+def _copy_csv(conn: Connection, name: str, columns: Sequence[str], data: pa.Table) -> None:
+    """PostgreSQL ``COPY name (columns) FROM STDIN`` of ``data`` as CSV (empty = NULL)."""
+    buffer = io.BytesIO()
+    pa_csv.write_csv(data, buffer, pa_csv.WriteOptions(include_header=False))
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    statement = f"COPY {_q(conn, name)} ({_q(conn, *columns)}) FROM STDIN WITH (FORMAT csv)"
+    with driver.cursor() as cur, cur.copy(statement) as copy:
+        copy.write(buffer.getbuffer())
+
+
+def bulk_insert(conn: Connection, table: Table, data: pa.Table) -> None:
+    """Insert every row of ``data`` (its column names are ``table``'s)."""
+    columns = data.column_names
+    _checked(table.name, *columns)
+    if not data.num_rows:
+        return
+    name = backend(conn)
+    if name == "postgresql":
+        _copy_csv(conn, table.name, columns, data)
+        return
+    marks = ", ".join([_mark(conn)] * len(columns))
+    statement = f"INSERT INTO {_q(conn, table.name)} ({_q(conn, *columns)}) VALUES ({marks})"  # noqa: S608
+    rows = rows_of(data, name == "sqlite")
+    if name == "sqlite":  # the driver takes an iterator: no list of every row at once
+        conn.connection.driver_connection.executemany(statement, rows)  # type: ignore[union-attr]
+    else:
+        conn.exec_driver_sql(statement, list(rows))
+
+
+def insert_new(
+    conn: Connection, table: Table, data: pa.Table, keys: Sequence[str]
+) -> set[tuple[Any, ...]] | None:
+    """PostgreSQL: insert the rows whose ``keys`` are not in ``table`` yet, in one statement
+    through a staging table, and return the keys inserted. Elsewhere: None (the caller looks
+    the keys up first, which is cheap there)."""
+    if backend(conn) != "postgresql":
+        return None
+    columns = data.column_names
+    _checked(table.name, *columns, *keys)
+    stage = f"mb_stage_{table.name}"
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
+        f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    _copy_csv(conn, stage, columns, data)
+    names = _q(conn, *columns)
+    inserted = conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "  # noqa: S608
+        f"ON CONFLICT ({_q(conn, *keys)}) DO NOTHING RETURNING {_q(conn, *keys)}"
+    ).all()
+    conn.exec_driver_sql(f"TRUNCATE {stage}")
+    return {tuple(row) for row in inserted}
+
+
+def upsert_add(conn: Connection, table: Table, keys: Sequence[str], data: pa.Table) -> None:
+    """INSERT rows of ``data`` (keys, then measures), or add the measures to the row with the
+    same key."""
+    measures = [c for c in data.column_names if c not in keys]
+    _checked(table.name, *data.column_names)
+    if not data.num_rows:
+        return
+    name = backend(conn)
+    columns = _q(conn, *data.column_names)
+    quote = conn.dialect.identifier_preparer.quote
+    if name == "postgresql":
+        stage = f"mb_stage_{table.name}"
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
+            f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        _copy_csv(conn, stage, data.column_names, data)
+        change = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in measures)
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
+            f"ON CONFLICT ({_q(conn, *keys)}) DO UPDATE SET {change}"
+        )
+        conn.exec_driver_sql(f"TRUNCATE {stage}")
+        return
+    marks = ", ".join([_mark(conn)] * data.num_columns)
+    if name == "mysql":
+        change = ", ".join(f"{quote(m)} = {quote(m)} + VALUES({quote(m)})" for m in measures)
+        tail = f"ON DUPLICATE KEY UPDATE {change}"
+    else:
+        change = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in measures)
+        tail = f"ON CONFLICT ({_q(conn, *keys)}) DO UPDATE SET {change}"
+    statement = f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) {tail}"  # noqa: S608
+    conn.exec_driver_sql(statement, list(rows_of(data, name == "sqlite")))
+
+
+def bulk_update(conn: Connection, table: Table, data: pa.Table, ids: Sequence[int]) -> None:
+    """``UPDATE table SET <data's columns> WHERE id = ?``, row by row with ``ids``."""
+    columns = data.column_names
+    _checked(table.name, *columns)
+    if not ids:
+        return
+    mark = _mark(conn)
+    assignments = ", ".join(f"{_q(conn, c)} = {mark}" for c in columns)
+    statement = f"UPDATE {table.name} SET {assignments} WHERE id = {mark}"  # noqa: S608
+    rows = [
+        (*row, row_id)
+        for row, row_id in zip(rows_of(data, backend(conn) == "sqlite"), ids, strict=True)
+    ]
+    conn.exec_driver_sql(statement, rows)
+
+
+def select_in(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    where: str,
+    equals: Any,
+    among: str,
+    values: Sequence[Any],
+    chunk: int = 1000,
+) -> list[Any]:
+    """Rows of ``columns`` where ``where == equals`` and ``among`` is one of ``values``.
+
+    A plain statement per chunk rather than a compiled expression per call: this runs for
+    every batch of every import.
+    """
+    _checked(table.name, *columns, where, among)
+    head = f"SELECT {_q(conn, *columns)} FROM {table.name} WHERE {_q(conn, where)} = "  # noqa: S608
+    if backend(conn) == "postgresql":
+        statement = f"{head}%s AND {_q(conn, among)} = ANY(%s)"
+        return list(conn.exec_driver_sql(statement, (equals, list(values))).all())
+    mark = _mark(conn)
+    found: list[Any] = []
+    for i in range(0, len(values), chunk):
+        part = list(values[i : i + chunk])
+        statement = f"{head}{mark} AND {_q(conn, among)} IN ({', '.join([mark] * len(part))})"
+        found.extend(conn.exec_driver_sql(statement, (equals, *part)).all())
+    return found

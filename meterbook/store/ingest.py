@@ -1,0 +1,302 @@
+"""Writing prepared batches into the ledger, one batch per transaction.
+
+Per batch: resolve names to ids, look up which natural keys exist, insert the new records,
+update the changed ones, leave the unchanged ones, and apply the rollup deltas (minus the old
+contribution of an updated record, plus the new one), all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection
+
+from meterbook.accounting import MEASURES, contributions, group_sum, wait_hours
+from meterbook.store.dialect import bulk_insert, bulk_update, insert_new, select_in, upsert_add
+from meterbook.store.dimensions import Dimensions
+from meterbook.store.schema import (
+    ROLLUP_KEYS,
+    projects,
+    resources,
+    usage_daily,
+    usage_records,
+    users,
+)
+
+#: Columns written for each record: storage name <- prepared batch column.
+RECORD_COLUMNS = {
+    "source_id": "source_id",
+    "record_key": "key",
+    "row_hash": "row_hash",
+    "run_id": "run_id",
+    "resource_id": "resource_id",
+    "user_id": "user_id",
+    "project_id": "project_id",
+    "group_name": "group",
+    "partition": "partition",
+    "qos": "qos",
+    "workload_type": "workload_type",
+    "state": "state",
+    "state_reason": "state_reason",
+    "name": "name",
+    "submit_ts": "submit_ts",
+    "eligible_ts": "eligible_ts",
+    "start_ts": "start_ts",
+    "end_ts": "end_ts",
+    "timelimit_s": "timelimit_s",
+    "cpus": "cpus",
+    "gpus": "gpus",
+    "gpu_type": "gpu_type",
+    "nodes": "nodes",
+    "mem_gb": "mem_gb",
+    "io_ops": "io_ops",
+    "cost": "cost",
+    "currency": "currency",
+    "exit_code": "exit_code",
+    "hosts": "hosts",
+    "attrs": "attrs",
+}
+#: Rollup dimensions by id, as stored (ROLLUP_KEYS without the day).
+ID_DIMS = ROLLUP_KEYS[1:]
+#: What rollups need of a stored record to subtract it.
+SHAPE_COLUMNS = (
+    *ID_DIMS,
+    "submit_ts",
+    "start_ts",
+    "end_ts",
+    "cpus",
+    "gpus",
+    "nodes",
+    "mem_gb",
+    "io_ops",
+)
+_SHAPE_SCHEMA = pa.schema(
+    [
+        *((d, pa.int64()) for d in ID_DIMS[:4]),
+        *((d, pa.string()) for d in ID_DIMS[4:]),
+        ("submit_ts", pa.float64()),
+        ("start_ts", pa.float64()),
+        ("end_ts", pa.float64()),
+        ("cpus", pa.int64()),
+        ("gpus", pa.int64()),
+        ("nodes", pa.int64()),
+        ("mem_gb", pa.float64()),
+        ("io_ops", pa.int64()),
+    ]
+)
+
+
+@dataclass
+class BatchCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def map_names(column: pa.ChunkedArray | pa.Array, ids: dict[str, int]) -> pa.Array:
+    """Ids for a column of names; null and unknown names give null."""
+    distinct = pc.unique(column)
+    values = pa.array([ids.get(v) if v else None for v in distinct.to_pylist()], pa.int64())
+    return pc.take(values, pc.index_in(column, value_set=distinct))
+
+
+def _distinct(column: pa.ChunkedArray) -> set[str]:
+    return {v for v in pc.unique(column).to_pylist() if v}
+
+
+def shape_table(rows: Sequence[Any]) -> pa.Table:
+    """Stored records (SHAPE_COLUMNS) as a table ready for :func:`contributions`."""
+    columns = {name: [getattr(r, name) for r in rows] for name in _SHAPE_SCHEMA.names}
+    table = pa.table(columns, schema=_SHAPE_SCHEMA)
+    return fill_dims(table.append_column("wait_hours", wait_hours(table)))
+
+
+def fill_dims(table: pa.Table) -> pa.Table:
+    """Rollup keys cannot be null: 0 for a missing id, '' for a missing name."""
+    for name in ID_DIMS:
+        column = table[name]
+        filler = 0 if pa.types.is_integer(column.type) else ""
+        table = table.set_column(
+            table.schema.get_field_index(name), name, pc.fill_null(column, filler)
+        )
+    return table
+
+
+class LedgerWriter:
+    """Writes prepared batches of one connector kind for one import run."""
+
+    def __init__(self, kind: str, run_id: int, zone: tzinfo) -> None:
+        self.kind = kind
+        self.run_id = run_id
+        self.zone = zone
+        self.dims = Dimensions()
+        self._pending: list[pa.Table] = []
+
+    def flush(self, conn: Connection) -> None:
+        """Apply the rollup deltas of the batches written since the last flush (call it just
+        before committing: records and rollups commit together)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        deltas = pending[0] if len(pending) == 1 else group_sum(pa.concat_tables(pending), ID_DIMS)
+        apply_rollup(conn, deltas)
+
+    def _resolve(self, conn: Connection, t: pa.Table) -> tuple[pa.Table, dict[str, dict[str, int]]]:
+        """Add ``source_id``, ``resource_id``, ``user_id``, ``project_id`` and ``run_id``."""
+        res_ids = self.dims.names(
+            conn, resources, _distinct(t["resource"]), defaults={"kind": "cluster"}
+        )
+        pairs = t.select(["user", "uid"]).filter(pc.is_valid(t["user"]))
+        uids = pairs.group_by("user").aggregate([("uid", "max")]).to_pylist()
+        user_ids = self.dims.names(
+            conn,
+            users,
+            {u["user"] for u in uids},
+            extra={u["user"]: {"uid": u["uid_max"]} for u in uids},
+        )
+        proj_ids = self.dims.names(conn, projects, _distinct(t["project"]))
+        firsts = (
+            t.select(["source", "resource"])
+            .group_by("source")
+            .aggregate([("resource", "min")])
+            .to_pylist()
+        )
+        source_ids = {
+            f["source"]: self.dims.source(
+                conn, self.kind, f["source"], res_ids.get(f["resource_min"] or "")
+            )
+            for f in firsts
+        }
+        ids = {"source": source_ids, "resource": res_ids, "user": user_ids, "project": proj_ids}
+        for name, mapping in ids.items():
+            t = t.append_column(f"{name}_id", map_names(t[name], mapping))
+        t = t.append_column("run_id", pa.array([self.run_id] * t.num_rows, pa.int64()))
+        return t, ids
+
+    def write(
+        self, conn: Connection, batch: pa.Table, rollup: pa.Table | None = None
+    ) -> BatchCounts:
+        """Write one prepared batch inside the caller's transaction; its rollup deltas wait
+        for :meth:`flush`.
+
+        ``rollup`` is the batch's day contributions by name (computed by the reader); it is
+        used when every record of the batch is new, the common case.
+        """
+        counts = BatchCounts()
+        if not batch.num_rows:
+            return counts
+        t, ids = self._resolve(conn, batch)
+        keys = list(zip(t["source_id"].to_pylist(), t["key"].to_pylist(), strict=True))
+        last = {k: i for i, k in enumerate(keys)}
+        if len(last) < len(keys):  # the same record twice in a batch: the last one wins
+            hashes = t["row_hash"].to_pylist()
+            for i, k in enumerate(keys):
+                if last[k] != i:
+                    same = hashes[i] == hashes[last[k]]
+                    counts.unchanged += same
+                    counts.updated += not same
+            keep = sorted(last.values())
+            t = t.take(pa.array(keep, pa.int64()))
+            keys = [keys[i] for i in keep]
+            rollup = None
+        inserted, existing = self._insert_new(conn, t, keys)
+        if len(inserted) == len(keys):
+            deltas = (
+                self._named_to_ids(rollup, ids)
+                if rollup is not None
+                else contributions(fill_dims(t), ID_DIMS, self.zone)
+            )
+            counts.inserted += len(keys)
+            self._pending.append(deltas)
+            return counts
+        hashes = t["row_hash"].to_pylist()
+        changed: list[tuple[int, Any]] = []
+        for i, k in enumerate(keys):
+            old = existing.get(k)
+            if old is None:
+                continue
+            if old.row_hash == hashes[i]:
+                counts.unchanged += 1
+            else:
+                changed.append((i, old))
+        new = t.take(pa.array(inserted, pa.int64()))
+        moved = t.take(pa.array([i for i, _ in changed], pa.int64()))
+        parts = [
+            contributions(fill_dims(new), ID_DIMS, self.zone),
+            contributions(fill_dims(moved), ID_DIMS, self.zone),
+        ]
+        if changed:
+            old_rows = shape_table([old for _, old in changed])
+            parts.append(contributions(old_rows, ID_DIMS, self.zone, sign=-1))
+            self._update(conn, moved, [old.id for _, old in changed])
+        counts.inserted += len(inserted)
+        counts.updated += len(changed)
+        self._pending.append(group_sum(pa.concat_tables(parts), ID_DIMS))
+        return counts
+
+    def _insert_new(
+        self, conn: Connection, t: pa.Table, keys: list[tuple[int, str]]
+    ) -> tuple[list[int], dict[tuple[int, str], Any]]:
+        """Insert the records whose keys are new; return their positions and the stored
+        version of the others."""
+        done = insert_new(conn, usage_records, _storage(t), ("source_id", "record_key"))
+        if done is not None:  # inserted in one statement; look up only the rest
+            inserted = [i for i, k in enumerate(keys) if k in done]
+            rest = [k for k in keys if k not in done]
+            return inserted, self._existing(conn, rest) if rest else {}
+        existing = self._existing(conn, keys)
+        inserted = [i for i, k in enumerate(keys) if k not in existing]
+        if len(inserted) == len(keys):
+            bulk_insert(conn, usage_records, _storage(t))
+        else:
+            bulk_insert(conn, usage_records, _storage(t.take(pa.array(inserted, pa.int64()))))
+        return inserted, existing
+
+    @staticmethod
+    def _named_to_ids(rollup: pa.Table, ids: dict[str, dict[str, int]]) -> pa.Table:
+        out = rollup
+        for name in ("source", "resource", "user", "project"):
+            position = out.schema.get_field_index(name)
+            out = out.set_column(
+                position, f"{name}_id", pc.fill_null(map_names(out[name], ids[name]), 0)
+            )
+        return out.select(["day", *ID_DIMS, *MEASURES])
+
+    @staticmethod
+    def _update(conn: Connection, moved: pa.Table, row_ids: list[int]) -> None:
+        storage = _storage(moved)
+        columns = [c for c in storage.column_names if c not in ("source_id", "record_key")]
+        bulk_update(conn, usage_records, storage.select(columns), row_ids)
+
+    @staticmethod
+    def _existing(conn: Connection, keys: list[tuple[int, str]]) -> dict[tuple[int, str], Any]:
+        """Stored records among the batch's keys, with what rollups need to subtract them."""
+        by_source: dict[int, list[str]] = {}
+        for source_id, key in keys:
+            by_source.setdefault(source_id, []).append(key)
+        columns = ("id", "record_key", "row_hash", *SHAPE_COLUMNS)
+        found: dict[tuple[int, str], Any] = {}
+        for source_id, wanted in by_source.items():
+            for row in select_in(
+                conn, usage_records, columns, "source_id", source_id, "record_key", wanted
+            ):
+                found[(source_id, row.record_key)] = row
+        return found
+
+
+def _storage(t: pa.Table) -> pa.Table:
+    """The prepared columns under their storage names, in storage order."""
+    return pa.table({name: t[source] for name, source in RECORD_COLUMNS.items()})
+
+
+def apply_rollup(conn: Connection, deltas: pa.Table) -> None:
+    """Add day contributions (``day``, ID_DIMS, MEASURES) to ``usage_daily``."""
+    if not deltas.num_rows:
+        return
+    day = pc.cast(deltas["day"], pa.string())
+    upsert_add(conn, usage_daily, ROLLUP_KEYS, deltas.set_column(0, "day", day))

@@ -1,0 +1,1 @@
+"""Named, parameterised queries returning typed rows: every surface calls these."""

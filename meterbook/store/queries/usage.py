@@ -1,0 +1,233 @@
+"""Usage aggregates from the day rollups: ``meterbook usage`` and everything built on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    select,
+)
+from sqlalchemy.sql.elements import KeyedColumnElement
+
+from meterbook.errors import ConfigError
+from meterbook.periods import Period
+from meterbook.store.schema import projects, resources, sources, usage_daily, users
+
+d = usage_daily.c
+TIME_DIMENSIONS = ("day", "month")
+#: ``--by`` names and what they group on.
+DIMENSIONS = (
+    "user",
+    "account",
+    "project",
+    "cluster",
+    "partition",
+    "qos",
+    "state",
+    "source",
+    "workload",
+    "day",
+    "month",
+)
+MEASURES = (
+    "cpu_hours",
+    "gpu_hours",
+    "node_hours",
+    "wall_hours",
+    "mem_gb_hours",
+    "jobs_started",
+    "jobs_ended",
+    "jobs_running",
+    "avg_wait_hours",
+)
+
+
+@dataclass(frozen=True)
+class UsageFilters:
+    """Names to keep (empty: keep all)."""
+
+    clusters: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    partitions: tuple[str, ...] = ()
+    qos: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One group: its values for each ``--by`` dimension, then the measures."""
+
+    group: tuple[str, ...]
+    cpu_hours: float
+    gpu_hours: float
+    node_hours: float
+    wall_hours: float
+    mem_gb_hours: float
+    jobs_started: int
+    jobs_ended: int
+    jobs_running: int
+    avg_wait_hours: float | None
+
+    def as_dict(self, by: Sequence[str]) -> dict[str, Any]:
+        out: dict[str, Any] = dict(zip(by, self.group, strict=True))
+        out.update({m: getattr(self, m) for m in MEASURES})
+        return out
+
+
+@dataclass
+class UsageReport:
+    period: Period
+    by: tuple[str, ...]
+    rows: list[UsageRow]
+    total: UsageRow
+    filters: UsageFilters = field(default_factory=UsageFilters)
+
+
+def _month(conn: Connection) -> ColumnElement[str]:
+    name = conn.dialect.name
+    # Constant formats as literals: a bound parameter in SELECT and another in GROUP BY
+    # would make PostgreSQL see two different expressions.
+    if name == "sqlite":
+        return func.strftime(literal_column("'%Y-%m'"), d.day)
+    if name == "postgresql":
+        return func.to_char(d.day, literal_column("'YYYY-MM'"))
+    return func.date_format(d.day, literal_column("'%Y-%m'"))
+
+
+def _dimension(conn: Connection, name: str) -> ColumnElement[Any]:
+    columns: dict[str, ColumnElement[Any]] = {
+        "user": users.c.name,
+        "account": projects.c.name,
+        "project": projects.c.name,
+        "cluster": resources.c.name,
+        "source": sources.c.name,
+        "partition": d.partition,
+        "qos": d.qos,
+        "state": d.state,
+        "workload": d.workload_type,
+        "day": d.day,
+    }
+    if name == "month":
+        return _month(conn)
+    if name not in columns:
+        raise ConfigError(f"--by: unknown dimension {name!r} (use {', '.join(DIMENSIONS)})")
+    return columns[name]
+
+
+def _first_days(period: Period, by: Sequence[str]) -> list[date] | None:
+    """Days whose carried-in jobs count as running (None: every day)."""
+    if "day" in by:
+        return None
+    if "month" in by:
+        return sorted({period.start, *(m for m in period.months() if m >= period.start)})
+    return [period.start]
+
+
+def _measures(first_days: list[date] | None) -> list[ColumnElement[Any]]:
+    carried: ColumnElement[Any] = d.jobs_carried
+    if first_days is not None:
+        carried = case((d.day.in_(first_days), d.jobs_carried), else_=literal(0))
+    return [
+        func.sum(d.cpu_hours).label("cpu_hours"),
+        func.sum(d.gpu_hours).label("gpu_hours"),
+        func.sum(d.node_hours).label("node_hours"),
+        func.sum(d.wall_hours).label("wall_hours"),
+        func.sum(d.mem_gb_hours).label("mem_gb_hours"),
+        func.sum(d.jobs_started).label("jobs_started"),
+        func.sum(d.jobs_ended).label("jobs_ended"),
+        (func.sum(d.jobs_started) + func.sum(carried)).label("jobs_running"),
+        func.sum(d.wait_hours).label("wait_hours"),
+    ]
+
+
+def _base(stmt: Select[Any], period: Period, filters: UsageFilters) -> Select[Any]:
+    stmt = (
+        stmt.select_from(usage_daily)
+        .outerjoin(users, users.c.id == d.user_id)
+        .outerjoin(projects, projects.c.id == d.project_id)
+        .outerjoin(resources, resources.c.id == d.resource_id)
+        .outerjoin(sources, sources.c.id == d.source_id)
+        .where(and_(d.day >= period.start, d.day < period.end))
+    )
+    pairs: list[tuple[KeyedColumnElement[Any], tuple[str, ...]]] = [
+        (resources.c.name, filters.clusters),
+        (users.c.name, filters.users),
+        (projects.c.name, filters.accounts),
+        (d.partition, filters.partitions),
+        (d.qos, filters.qos),
+        (d.state, tuple(s.upper() for s in filters.states)),
+    ]
+    for column, values in pairs:
+        if values:
+            stmt = stmt.where(column.in_(values))
+    return stmt
+
+
+def _row(values: Sequence[Any], group: tuple[str, ...]) -> UsageRow:
+    cpu, gpu, node, wall, mem, started, ended, running, wait = values
+    started = int(started or 0)
+    return UsageRow(
+        group=group,
+        cpu_hours=float(cpu or 0.0),
+        gpu_hours=float(gpu or 0.0),
+        node_hours=float(node or 0.0),
+        wall_hours=float(wall or 0.0),
+        mem_gb_hours=float(mem or 0.0),
+        jobs_started=started,
+        jobs_ended=int(ended or 0),
+        jobs_running=int(running or 0),
+        avg_wait_hours=(float(wait) / started) if started and wait is not None else None,
+    )
+
+
+def _label(value: Any) -> str:
+    if value is None or value == "":
+        return "(none)"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def usage_summary(
+    conn: Connection,
+    period: Period,
+    by: Sequence[str] = (),
+    filters: UsageFilters | None = None,
+    top: int | None = None,
+) -> UsageReport:
+    """Usage over ``period`` grouped by ``by``, with a total over everything that matched."""
+    filters = filters or UsageFilters()
+    by = tuple(dict.fromkeys("account" if b == "project" else b for b in by))
+    if top is not None and top < 1:
+        raise ConfigError("--top must be at least 1")
+    dims = [_dimension(conn, b).label(f"g{i}") for i, b in enumerate(by)]
+    measures = _measures(_first_days(period, by))
+    stmt = _base(select(*dims, *measures), period, filters)
+    if dims:
+        stmt = stmt.group_by(*(dim.element for dim in dims))
+        time_dims = [dim for dim, b in zip(dims, by, strict=True) if b in TIME_DIMENSIONS]
+        if time_dims:
+            stmt = stmt.order_by(*time_dims, *(x for x in dims if x not in time_dims))
+        else:
+            stmt = stmt.order_by(measures[0].desc(), *dims)
+        if top:
+            stmt = stmt.limit(top)
+    n = len(dims)
+    rows = [_row(r[n:], tuple(_label(v) for v in r[:n])) for r in conn.execute(stmt)]
+    total_values = conn.execute(
+        _base(select(*_measures(_first_days(period, ()))), period, filters)
+    ).one()
+    total = _row(total_values, tuple("total" for _ in by))
+    return UsageReport(period, by, rows, total, filters)
