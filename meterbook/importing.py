@@ -64,7 +64,7 @@ def run_import(
     store: Store,
     connector: Connector,
     *,
-    batch_size: int = 50_000,
+    batch_size: int = 10_000,
     strict: bool = False,
     parallel: bool | None = None,
     progress: Progress | None = None,

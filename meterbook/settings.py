@@ -48,7 +48,7 @@ class Settings(BaseModel):
     database_password: SecretStr | None = None
     timezone: str = "UTC"
     import_timezone: str = "UTC"
-    batch_size: int = Field(default=50_000, ge=100, le=1_000_000)
+    batch_size: int = Field(default=10_000, ge=100, le=1_000_000)
     log_level: str = "WARNING"
     secrets_file: Path | None = None
     config_file: Path | None = None

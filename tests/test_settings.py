@@ -18,7 +18,7 @@ def write(path: Path, text: str) -> Path:
 def test_defaults() -> None:
     settings = load_settings(None, env={}, discover=False)
     assert settings.database_url == "sqlite:///meterbook.db"
-    assert settings.timezone == "UTC" and settings.batch_size == 50_000
+    assert settings.timezone == "UTC" and settings.batch_size == 10_000
 
 
 def test_layers(tmp_path: Path) -> None:
@@ -78,4 +78,4 @@ def test_secrets_never_show(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
 def test_the_template_is_a_valid_configuration(tmp_path: Path) -> None:
     text = render_config(Settings(), "sqlite:///meterbook.db")
     config = write(tmp_path / "meterbook.toml", text)
-    assert load_settings(config, env={}).batch_size == 50_000
+    assert load_settings(config, env={}).batch_size == 10_000

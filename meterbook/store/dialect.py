@@ -197,3 +197,12 @@ def select_in(
         statement = f"{head}{mark} AND {_q(conn, among)} IN ({', '.join([mark] * len(part))})"
         found.extend(conn.exec_driver_sql(statement, (equals, *part)).all())
     return found
+
+
+def greatest(conn: Connection, table: Table, column: str, where: str, equals: Any) -> Any:
+    """``MAX(column)`` of the rows where ``where == equals`` (an index probe when indexed)."""
+    statement = (
+        f"SELECT MAX({_q(conn, column)}) FROM {_q(conn, table.name)} "  # noqa: S608
+        f"WHERE {_q(conn, where)} = {_mark(conn)}"
+    )
+    return conn.exec_driver_sql(statement, (equals,)).scalar()

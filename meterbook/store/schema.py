@@ -160,7 +160,7 @@ usage_records = Table(
     Column("id", BigId, primary_key=True),
     Column("source_id", Integer, nullable=False),
     Column("record_key", Ident(190), nullable=False),
-    Column("row_hash", Ident(32), nullable=False),
+    Column("row_hash", BigInteger, nullable=False),
     Column("run_id", Integer),
     Column("resource_id", Integer),
     Column("user_id", Integer),

@@ -153,14 +153,7 @@ def upgrade() -> None:
             .with_variant(sa.VARCHAR(length=190, collation="C"), "postgresql"),
             nullable=False,
         ),
-        sa.Column(
-            "row_hash",
-            sa.String(length=32)
-            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=32), "mariadb")
-            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=32), "mysql")
-            .with_variant(sa.VARCHAR(length=32, collation="C"), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("row_hash", sa.BigInteger(), nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=True),
         sa.Column("resource_id", sa.Integer(), nullable=True),
         sa.Column("user_id", sa.Integer(), nullable=True),
