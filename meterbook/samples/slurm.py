@@ -10,6 +10,7 @@ requests per node and per CPU, and compressed node lists.
 from __future__ import annotations
 
 import math
+from itertools import chain
 import random
 import zlib
 from collections.abc import Iterator
@@ -123,26 +124,25 @@ def generate(
     weights = [p.activity for p in people]
     span = days * 86400
     job_id = 1000
-    times = sorted(_arrival(rng, span) for _ in range(jobs))
+    # Arrays and requeues make about 1.37 lines per submission. Should the submissions drawn
+    # for the span give fewer lines than asked, the rest are submitted on its last day.
+    planned = sorted(_arrival(rng, span) for _ in range(int(jobs / 1.37) + 1))
+    last_day = [max(span - 86400, 0) + rng.randrange(min(span, 86400)) for _ in range(jobs)]
     emitted = 0
-    for offset in times:
-        if emitted >= jobs:
-            return
+    for offset in chain(planned, sorted(last_day)):
         person = rng.choices(people, weights)[0]
         submit = start + timedelta(seconds=offset)
         job_id += 1
         array = rng.random() < 0.06
         tasks = rng.randint(2, 12) if array else 1
         for task in range(tasks):
-            if emitted >= jobs:
-                return
             raw = job_id if task == 0 else job_id + task
             label = f"{job_id}_{task}" if array else str(job_id)
             for line in _job(rng, person, cluster, label, raw, submit):
-                if emitted >= jobs:
-                    return
                 yield line
                 emitted += 1
+                if emitted >= jobs:
+                    return
         job_id += tasks
 
 
