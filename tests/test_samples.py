@@ -38,7 +38,8 @@ def test_it_looks_like_a_cluster(tmp_path) -> None:  # type: ignore[no-untyped-d
     assert set(months) == {"2026-08", "2026-09", "2026-10"}
     assert min(months.values()) > 1500
     # Every generated line imports; requeued runs stay separate records.
-    tables = [i.table for i in SlurmConnector([str(path)], zone=UTC).items()
-              if isinstance(i, RecordBatch)]
+    tables = [
+        i.table for i in SlurmConnector([str(path)], zone=UTC).items() if isinstance(i, RecordBatch)
+    ]
     keys = pa.concat_tables(tables)["key"].to_pylist()
     assert len(keys) == len(set(keys)) == 6000

@@ -14,7 +14,7 @@ from meterbook.periods import Period, zone_for
 from meterbook.samples import slurm as sample
 from meterbook.settings import CONFIG_NAME, load_settings, render_config
 from meterbook.store.core import upgrade_store
-from meterbook.store.queries.usage import usage_summary
+from meterbook.store.queries.usage import UsageRow, usage_summary
 
 DEMO_PERIOD = Period(sample.DEMO_START.date(), sample.DEMO_END.date(), "2026-08..2026-10")
 
@@ -74,34 +74,22 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
             )
     finally:
         store.engine.dispose()
-    heads = ("CPU h", "GPU h", "node h", "jobs", "avg wait h")
-    print_table(
-        ("month", *heads),
-        [
-            (r.group[0], r.cpu_hours, r.gpu_hours, r.node_hours, r.jobs_started, r.avg_wait_hours)
-            for r in report.rows
-        ],
-        title="Cluster aurora, usage by month",
-        numeric_from=1,
-        footer=(
-            "total",
-            report.total.cpu_hours,
-            report.total.gpu_hours,
-            report.total.node_hours,
-            report.total.jobs_started,
-            report.total.avg_wait_hours,
-        ),
-    )
-    print_table(
-        ("account", *heads),
-        [
-            (r.group[0], r.cpu_hours, r.gpu_hours, r.node_hours, r.jobs_started, r.avg_wait_hours)
-            for r in accounts.rows
-        ],
-        title="Top accounts, Aug-Oct 2026",
-        numeric_from=1,
-    )
+    _table("month", "Cluster aurora, usage by month", report.rows, report.total)
+    _table("account", "Top accounts, Aug-Oct 2026", accounts.rows, None)
     click.echo(f"\nNext: cd {folder} && meterbook usage --period 2026-09 --by user --top 10")
+
+
+def _table(name: str, title: str, rows: list[UsageRow], total: UsageRow | None) -> None:
+    def cells(r: UsageRow) -> tuple[object, ...]:
+        return (r.cpu_hours, r.gpu_hours, r.node_hours, r.jobs_started, r.avg_wait_hours)
+
+    print_table(
+        (name, "CPU h", "GPU h", "node h", "jobs", "avg wait h"),
+        [(r.group[0], *cells(r)) for r in rows],
+        title=title,
+        numeric_from=1,
+        footer=None if total is None else ("total", *cells(total)),
+    )
 
 
 COMMANDS = (demo,)

@@ -10,12 +10,12 @@ requests per node and per CPU, and compressed node lists.
 from __future__ import annotations
 
 import math
-from itertools import chain
 import random
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import TextIO
 
 

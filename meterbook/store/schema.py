@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, postgresql
 
+from meterbook.accounting import MEASURES
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -206,19 +208,8 @@ ROLLUP_KEYS = (
     "state",
     "workload_type",
 )
-#: Additive measures of the day rollup.
-ROLLUP_MEASURES = (
-    "wall_hours",
-    "cpu_hours",
-    "gpu_hours",
-    "node_hours",
-    "mem_gb_hours",
-    "wait_hours",
-    "io_ops",
-    "jobs_started",
-    "jobs_ended",
-    "jobs_carried",
-)
+#: Additive measures of the day rollup (what meterbook.accounting computes).
+ROLLUP_MEASURES = MEASURES
 
 usage_daily = Table(
     "usage_daily",
