@@ -76,11 +76,15 @@ def _copy_csv(conn: Connection, name: str, columns: Sequence[str], data: pa.Tabl
 
 
 def bulk_insert(conn: Connection, table: Table, data: pa.Table) -> None:
-    """Insert every row of ``data`` (its column names are ``table``'s)."""
-    columns = data.column_names
-    _checked(table.name, *columns)
+    """Insert every row of ``data`` (its column names are ``table``'s).
+
+    Columns null in every row are left out (they default to NULL): fewer values to bind.
+    """
     if not data.num_rows:
         return
+    data = data.select([c for c in data.column_names if data[c].null_count < data.num_rows])
+    columns = data.column_names
+    _checked(table.name, *columns)
     name = backend(conn)
     if name == "postgresql":
         _copy_csv(conn, table.name, columns, data)
