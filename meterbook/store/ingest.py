@@ -250,19 +250,41 @@ class LedgerWriter:
         self, conn: Connection, t: pa.Table, keys: list[tuple[int, str]]
     ) -> tuple[list[int], dict[tuple[int, str], Any]]:
         """Insert the records whose keys are new; return their positions and the stored
-        version of the others."""
-        done = insert_new(conn, usage_records, _storage(t), ("source_id", "record_key"))
-        if done is not None:  # inserted in one statement; look up only the rest
-            inserted = [i for i, k in enumerate(keys) if k in done]
-            rest = [k for k in keys if k not in done]
-            return inserted, self._existing(conn, rest) if rest else {}
-        existing = self._existing(conn, keys)
-        inserted = [i for i, k in enumerate(keys) if k not in existing]
-        if len(inserted) == len(keys):
+        version of the others.
+
+        Keys that sort after their source's greatest stored key cannot be stored: they are
+        inserted without a lookup. Slurm keys begin with the submit time, so new data mostly
+        takes this path, at the cost of one index probe per source. The other keys are looked
+        up (on PostgreSQL: inserted through a staging table, ON CONFLICT DO NOTHING).
+        """
+        newest = {
+            source_id: greatest(conn, usage_records, "record_key", "source_id", source_id)
+            for source_id in {s for s, _ in keys}
+        }
+        fresh: list[int] = []
+        maybe: list[int] = []
+        for i, (source_id, key) in enumerate(keys):
+            top = newest[source_id]
+            (fresh if top is None or key > top else maybe).append(i)
+        inserted = list(fresh)
+        existing: dict[tuple[int, str], Any] = {}
+        if maybe:
+            subset = t.take(pa.array(maybe, pa.int64()))
+            done = insert_new(conn, usage_records, _storage(subset), ("source_id", "record_key"))
+            if done is None:
+                existing = self._existing(conn, [keys[i] for i in maybe])
+                absent = [i for i in maybe if keys[i] not in existing]
+                fresh += absent
+            else:
+                absent = [i for i in maybe if keys[i] in done]
+                rest = [keys[i] for i in maybe if keys[i] not in done]
+                existing = self._existing(conn, rest) if rest else {}
+            inserted += absent
+        if len(fresh) == len(keys):
             bulk_insert(conn, usage_records, _storage(t))
-        else:
-            bulk_insert(conn, usage_records, _storage(t.take(pa.array(inserted, pa.int64()))))
-        return inserted, existing
+        elif fresh:
+            bulk_insert(conn, usage_records, _storage(t.take(pa.array(sorted(fresh), pa.int64()))))
+        return sorted(inserted), existing
 
     @staticmethod
     def _named_to_ids(rollup: pa.Table, ids: dict[str, dict[str, int]]) -> pa.Table:
@@ -282,23 +304,13 @@ class LedgerWriter:
 
     @staticmethod
     def _existing(conn: Connection, keys: list[tuple[int, str]]) -> dict[tuple[int, str], Any]:
-        """Stored records among the batch's keys, with what rollups need to subtract them.
-
-        Keys that sort after the source's greatest stored key cannot be stored: only the
-        others are looked up. Slurm keys begin with the submit time, so new data mostly sorts
-        after what is stored and costs one index probe instead of a lookup per key.
-        """
+        """Stored records among ``keys``, with what rollups need to subtract them."""
         by_source: dict[int, list[str]] = {}
         for source_id, key in keys:
             by_source.setdefault(source_id, []).append(key)
-        for source_id, wanted in list(by_source.items()):
-            newest = greatest(conn, usage_records, "record_key", "source_id", source_id)
-            by_source[source_id] = [] if newest is None else [k for k in wanted if k <= newest]
         columns = ("id", "record_key", "row_hash", *SHAPE_COLUMNS)
         found: dict[tuple[int, str], Any] = {}
         for source_id, wanted in by_source.items():
-            if not wanted:
-                continue
             for row in select_in(
                 conn, usage_records, columns, "source_id", source_id, "record_key", wanted
             ):
