@@ -98,31 +98,6 @@ def bulk_insert(conn: Connection, table: Table, data: pa.Table) -> None:
         conn.exec_driver_sql(statement, list(rows))
 
 
-def insert_new(
-    conn: Connection, table: Table, data: pa.Table, keys: Sequence[str]
-) -> set[tuple[Any, ...]] | None:
-    """PostgreSQL: insert the rows whose ``keys`` are not in ``table`` yet, in one statement
-    through a staging table, and return the keys inserted. Elsewhere: None (the caller looks
-    the keys up first, which is cheap there)."""
-    if backend(conn) != "postgresql":
-        return None
-    columns = data.column_names
-    _checked(table.name, *columns, *keys)
-    stage = f"mb_stage_{table.name}"
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
-        f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    _copy_csv(conn, stage, columns, data)
-    names = _q(conn, *columns)
-    inserted = conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "  # noqa: S608
-        f"ON CONFLICT ({_q(conn, *keys)}) DO NOTHING RETURNING {_q(conn, *keys)}"
-    ).all()
-    conn.exec_driver_sql(f"TRUNCATE {stage}")
-    return {tuple(row) for row in inserted}
-
-
 def upsert_add(conn: Connection, table: Table, keys: Sequence[str], data: pa.Table) -> None:
     """INSERT rows of ``data`` (keys, then measures), or add the measures to the row with the
     same key."""
@@ -190,10 +165,17 @@ def select_in(
     every batch of every import.
     """
     _checked(table.name, *columns, where, among)
-    head = f"SELECT {_q(conn, *columns)} FROM {table.name} WHERE {_q(conn, where)} = "  # noqa: S608
     if backend(conn) == "postgresql":
-        statement = f"{head}%s AND {_q(conn, among)} = ANY(%s)"
-        return list(conn.exec_driver_sql(statement, (equals, list(values))).all())
+        # One probe of the unique index per key, whatever the planner's statistics say (a
+        # table filled since they were taken would otherwise be scanned whole).
+        inner = ", ".join(f"u.{c}" for c in _q(conn, *columns).split(", "))
+        statement = (
+            f"SELECT {inner} FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL "  # noqa: S608
+            f"(SELECT {_q(conn, *columns)} FROM {_q(conn, table.name)} "
+            f"WHERE {_q(conn, where)} = %s AND {_q(conn, among)} = k.key) AS u"
+        )
+        return list(conn.exec_driver_sql(statement, (list(values), equals)).all())
+    head = f"SELECT {_q(conn, *columns)} FROM {table.name} WHERE {_q(conn, where)} = "  # noqa: S608
     mark = _mark(conn)
     found: list[Any] = []
     for i in range(0, len(values), chunk):

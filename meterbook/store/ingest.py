@@ -21,7 +21,6 @@ from meterbook.store.dialect import (
     bulk_insert,
     bulk_update,
     greatest,
-    insert_new,
     select_in,
     upsert_add,
 )
@@ -255,7 +254,7 @@ class LedgerWriter:
         Keys that sort after their source's greatest stored key cannot be stored: they are
         inserted without a lookup. Slurm keys begin with the submit time, so new data mostly
         takes this path, at the cost of one index probe per source. The other keys are looked
-        up (on PostgreSQL: inserted through a staging table, ON CONFLICT DO NOTHING).
+        up.
         """
         newest = {
             source_id: greatest(conn, usage_records, "record_key", "source_id", source_id)
@@ -266,25 +265,13 @@ class LedgerWriter:
         for i, (source_id, key) in enumerate(keys):
             top = newest[source_id]
             (fresh if top is None or key > top else maybe).append(i)
-        inserted = list(fresh)
-        existing: dict[tuple[int, str], Any] = {}
-        if maybe:
-            subset = t.take(pa.array(maybe, pa.int64()))
-            done = insert_new(conn, usage_records, _storage(subset), ("source_id", "record_key"))
-            if done is None:
-                existing = self._existing(conn, [keys[i] for i in maybe])
-                absent = [i for i in maybe if keys[i] not in existing]
-                fresh += absent
-            else:
-                absent = [i for i in maybe if keys[i] in done]
-                rest = [keys[i] for i in maybe if keys[i] not in done]
-                existing = self._existing(conn, rest) if rest else {}
-            inserted += absent
+        existing = self._existing(conn, [keys[i] for i in maybe]) if maybe else {}
+        fresh += [i for i in maybe if keys[i] not in existing]
         if len(fresh) == len(keys):
             bulk_insert(conn, usage_records, _storage(t))
         elif fresh:
             bulk_insert(conn, usage_records, _storage(t.take(pa.array(sorted(fresh), pa.int64()))))
-        return sorted(inserted), existing
+        return sorted(fresh), existing
 
     @staticmethod
     def _named_to_ids(rollup: pa.Table, ids: dict[str, dict[str, int]]) -> pa.Table:
