@@ -165,17 +165,10 @@ def select_in(
     every batch of every import.
     """
     _checked(table.name, *columns, where, among)
-    if backend(conn) == "postgresql":
-        # One probe of the unique index per key, whatever the planner's statistics say (a
-        # table filled since they were taken would otherwise be scanned whole).
-        inner = ", ".join(f"u.{c}" for c in _q(conn, *columns).split(", "))
-        statement = (
-            f"SELECT {inner} FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL "  # noqa: S608
-            f"(SELECT {_q(conn, *columns)} FROM {_q(conn, table.name)} "
-            f"WHERE {_q(conn, where)} = %s AND {_q(conn, among)} = k.key) AS u"
-        )
-        return list(conn.exec_driver_sql(statement, (list(values), equals)).all())
     head = f"SELECT {_q(conn, *columns)} FROM {table.name} WHERE {_q(conn, where)} = "  # noqa: S608
+    if backend(conn) == "postgresql":
+        statement = f"{head}%s AND {_q(conn, among)} = ANY(%s)"
+        return list(conn.exec_driver_sql(statement, (equals, list(values))).all())
     mark = _mark(conn)
     found: list[Any] = []
     for i in range(0, len(values), chunk):
@@ -192,3 +185,19 @@ def greatest(conn: Connection, table: Table, column: str, where: str, equals: An
         f"WHERE {_q(conn, where)} = {_mark(conn)}"
     )
     return conn.exec_driver_sql(statement, (equals,)).scalar()
+
+
+def table_rows(conn: Connection, table: Table) -> int | None:
+    """PostgreSQL's planner estimate of the rows of ``table`` (None on other databases)."""
+    if backend(conn) != "postgresql":
+        return None
+    found = conn.exec_driver_sql(
+        "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (table.name,)
+    ).scalar()
+    return max(int(found or 0), 0)
+
+
+def analyze(conn: Connection, table: Table, columns: Sequence[str]) -> None:
+    """Refresh the planner's statistics of ``columns`` (PostgreSQL only)."""
+    if backend(conn) == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {_q(conn, table.name)} ({_q(conn, *columns)})")

@@ -18,10 +18,12 @@ from sqlalchemy import Connection
 
 from meterbook.accounting import MEASURES, contributions, group_sum, wait_hours
 from meterbook.store.dialect import (
+    analyze,
     bulk_insert,
     bulk_update,
     greatest,
     select_in,
+    table_rows,
     upsert_add,
 )
 from meterbook.store.dimensions import Dimensions
@@ -142,6 +144,23 @@ class LedgerWriter:
         self.zone = zone
         self.dims = Dimensions()
         self._pending: list[pa.Table] = []
+        self._planned: int | None = None  # rows the database's planner believes the table has
+        self._added = 0  # rows inserted since
+
+    def _keep_statistics(self, conn: Connection) -> None:
+        """Refresh the planner's statistics of the natural key each time this import has
+        doubled the table (PostgreSQL; elsewhere nothing to do).
+
+        A key lookup planned for the table as it was when last analysed (empty, for a first
+        import) reads every row of the source instead of probing the index.
+        """
+        if self._planned is None:
+            self._planned = table_rows(conn, usage_records)
+        if self._planned is None or self._added <= max(10_000, self._planned):
+            return
+        analyze(conn, usage_records, ("source_id", "record_key"))
+        self._planned = table_rows(conn, usage_records) or 0
+        self._added = 0
 
     def flush(self, conn: Connection) -> None:
         """Apply the rollup deltas of the batches written since the last flush (call it just
@@ -265,8 +284,12 @@ class LedgerWriter:
         for i, (source_id, key) in enumerate(keys):
             top = newest[source_id]
             (fresh if top is None or key > top else maybe).append(i)
-        existing = self._existing(conn, [keys[i] for i in maybe]) if maybe else {}
+        existing: dict[tuple[int, str], Any] = {}
+        if maybe:
+            self._keep_statistics(conn)
+            existing = self._existing(conn, [keys[i] for i in maybe])
         fresh += [i for i in maybe if keys[i] not in existing]
+        self._added += len(fresh)
         if len(fresh) == len(keys):
             bulk_insert(conn, usage_records, _storage(t))
         elif fresh:
