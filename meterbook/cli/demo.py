@@ -23,7 +23,7 @@ DEMO_PERIOD = Period(sample.DEMO_START.date(), sample.DEMO_END.date(), "2026-08.
     epilog="""\b
 Examples:
   meterbook demo
-  meterbook demo --dir /tmp/ledger --jobs 100000
+  meterbook demo --dir ~/ledger-demo --jobs 100000
   cd meterbook-demo && meterbook usage --period 2026-09 --by user --top 5
 """
 )

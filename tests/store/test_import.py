@@ -181,3 +181,62 @@ def test_swf_trace_keys(store: Store, tmp_path: Path) -> None:
         key = conn.execute(select(usage_records.c.record_key)).scalar_one()
     assert key == "1"
     assert rollup_totals(store)["cpu_hours"] == 2.0
+
+
+def test_killed_import_leaves_whole_batches_and_a_rerun_is_exact(tmp_path: Path) -> None:
+    """SIGKILL a real import process mid-way, then import again: exact totals."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy import func
+
+    from meterbook.settings import Settings
+    from meterbook.store.core import open_store, upgrade_store
+    from meterbook.store.schema import import_runs
+
+    data = tmp_path / "big.log"
+    with data.open("w") as out:
+        sample.write(out, 60_000, seed=5)
+    url = f"sqlite:///{tmp_path / 'kill.db'}"
+    upgrade_store(Settings(database_url=url))[0].engine.dispose()
+    store = open_store(Settings(database_url=url))
+    command = [
+        sys.executable,
+        "-m",
+        "meterbook",
+        "--db",
+        url,
+        "import",
+        "slurm",
+        str(data),
+        "--batch-size",
+        "2000",
+    ]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            with store.engine.connect() as conn:
+                done = conn.execute(select(func.coalesce(func.sum(import_runs.c.inserted), 0)))
+                if done.scalar_one() >= 6000:
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the import finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)  # the importer and its reader process
+    finally:
+        proc.wait()
+    partial = count_records(store)
+    assert 0 < partial < 60_000 and partial % 2000 == 0  # whole transactions only
+    assert rollup_totals(store)["cpu_hours"] == pytest.approx(raw_totals(store)["cpu_hours"])
+    with store.engine.connect() as conn:
+        assert conn.execute(select(import_runs.c.status)).scalar_one() == "running"
+    again = import_slurm(store, data)
+    assert (again.inserted, again.unchanged) == (60_000 - partial, partial)
+    assert count_records(store) == 60_000
+    assert rollup_totals(store)["cpu_hours"] == pytest.approx(raw_totals(store)["cpu_hours"])
+    store.engine.dispose()
