@@ -7,7 +7,8 @@ Hours: a record running over ``[start, end)`` has ``wall_hours = end - start`` a
 node and memory hours equal to its CPUs, GPUs, nodes and memory (GiB) times that. Days: it adds
 to each day of the accounting time zone that it overlaps its rates times the hours of overlap,
 as Open XDMoD does. Counts: ``jobs_started`` on the day holding ``start`` (with the record's
-wait and IO operations), ``jobs_ended`` on the day holding the last instant before ``end``,
+wait, counted in ``jobs_waited`` when known, and IO operations), ``jobs_ended`` on the day
+holding the last instant before ``end``,
 ``jobs_carried`` on every later day it overlaps, so that the jobs running in a window are
 ``started`` in it plus ``carried`` on its first day and every measure stays additive. A record
 without a start adds nothing; one without an end (still running), or with ``end == start``,
@@ -35,6 +36,7 @@ MEASURES = (
     "jobs_started",
     "jobs_ended",
     "jobs_carried",
+    "jobs_waited",
 )
 #: Rollup dimensions of a prepared batch, by name (ids replace names in the store).
 NAME_DIMS = ("source", "resource", "user", "project", "partition", "qos", "state", "workload_type")
@@ -63,7 +65,7 @@ def _f(column: pa.Array) -> pa.Array:
 def wait_hours(table: pa.Table) -> pa.Array:
     """Hours from submission to start (never negative; null when either is unknown)."""
     waited = pc.subtract(table["start_ts"], table["submit_ts"])
-    return pc.divide(pc.max_element_wise(waited, 0.0), 3600.0)
+    return pc.divide(pc.max_element_wise(waited, 0.0, skip_nulls=False), 3600.0)
 
 
 def hours(table: pa.Table) -> dict[str, pa.Array]:
@@ -138,7 +140,7 @@ def group_sum(rows: pa.Table, dims: Sequence[str]) -> pa.Table:
     return grouped.select([*keys, *MEASURES])
 
 
-_COUNTS = ("io_ops", "jobs_started", "jobs_ended", "jobs_carried")
+_COUNTS = ("io_ops", "jobs_started", "jobs_ended", "jobs_carried", "jobs_waited")
 
 
 def _frame(days: pa.Array, dim_cols: dict[str, pa.Array], values: dict[str, pa.Array]) -> pa.Table:
@@ -173,9 +175,7 @@ def _segments(t: pa.Table, dims: Sequence[str], zone: tzinfo, sign: int) -> pa.T
             "mem_gb_hours": pc.multiply(_f(rows["mem_gb"]), hours),
         }
         if first:
-            values["jobs_started"] = _constant(len(index), sign)
-            values["wait_hours"] = pc.multiply(_f(rows["wait_hours"]), float(sign))
-            values["io_ops"] = pc.multiply(pc.fill_null(rows["io_ops"], 0), sign)
+            values.update(_start_measures(rows, sign))
         else:
             values["jobs_carried"] = _constant(len(index), sign)
         frames.append(_frame(local_days(cursor, zone), {d: rows[d] for d in dims}, values))
@@ -197,13 +197,20 @@ def _points(t: pa.Table, dims: Sequence[str], zone: tzinfo, sign: int) -> pa.Tab
     return _frame(
         local_days(t["start_ts"], zone),
         {d: t[d] for d in dims},
-        {
-            "jobs_started": _constant(t.num_rows, sign),
-            "jobs_ended": ended,
-            "wait_hours": pc.multiply(_f(t["wait_hours"]), float(sign)),
-            "io_ops": pc.multiply(pc.fill_null(t["io_ops"], 0), sign),
-        },
+        {**_start_measures(t, sign), "jobs_ended": ended},
     )
+
+
+def _start_measures(t: pa.Table, sign: int) -> dict[str, pa.Array]:
+    """What a record adds on its start day: one job started, its wait (when known, counted
+    in ``jobs_waited`` so that the average wait leaves unknown waits out) and its IO."""
+    waited = pc.cast(pc.is_valid(t["wait_hours"]), pa.int64())
+    return {
+        "jobs_started": _constant(t.num_rows, sign),
+        "jobs_waited": pc.multiply(waited, sign),
+        "wait_hours": pc.multiply(_f(t["wait_hours"]), float(sign)),
+        "io_ops": pc.multiply(pc.fill_null(t["io_ops"], 0), sign),
+    }
 
 
 def _empty(t: pa.Table, dims: Sequence[str]) -> pa.Table:

@@ -120,15 +120,20 @@ def run_import(
                 close()
             status, message = _failure(exc)
             finish_run(store.engine, run_id, status, message)
-            if isinstance(exc, IntegrityError):
+            # Bulk paths call the driver directly: its errors count as the database's too.
+            driver = store.engine.dialect.loaded_dbapi
+            if isinstance(exc, IntegrityError | driver.IntegrityError):
                 raise ConcurrentImportError(
                     "another import wrote the same records at the same time; run this one again"
                 ) from exc
-            if isinstance(exc, SQLAlchemyError):
+            if isinstance(exc, SQLAlchemyError | driver.Error):
                 raise StoreError(f"database error during import: {_first_line(exc)}") from exc
             raise
     result.seconds = time.perf_counter() - started
-    finish_run(store.engine, run_id, "ok", result.summary())
+    if result.rejected and not result.records:
+        finish_run(store.engine, run_id, "failed", f"every line was rejected; {result.summary()}")
+    else:
+        finish_run(store.engine, run_id, "ok", result.summary())
     log.info("import run %d: %s", run_id, result.summary())
     return result
 
@@ -182,6 +187,8 @@ def _failure(exc: BaseException) -> tuple[str, str]:
         return "interrupted", "interrupted; the batches committed before remain"
     if isinstance(exc, MeterbookError):
         return "failed", str(exc)
+    if isinstance(exc, IntegrityError):
+        return "failed", "another import wrote the same records at the same time"
     return "failed", f"{type(exc).__name__}: {_first_line(exc)}"
 
 

@@ -168,11 +168,18 @@ def load_settings(
     env = os.environ if env is None else env
     path = find_config(config, env) if discover or config is not None else None
     values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
     if path is not None:
-        values.update(_values_from_file(path))
+        from_file = _values_from_file(path)
+        values.update(from_file)
+        origin.update(dict.fromkeys(from_file, str(path)))
         values["config_file"] = path.resolve()
-    values.update(_values_from_env(env))
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    from_env = _values_from_env(env)
+    values.update(from_env)
+    origin.update({k: f"MB_{k.upper()}" for k in from_env})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    origin.update(dict.fromkeys(given, "the command line"))
     secrets_file = values.get("secrets_file")
     if secrets_file:
         from_file = _secrets_from_file(Path(secrets_file))
@@ -183,7 +190,7 @@ def load_settings(
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        source = f" (from {path})" if path else ""
+        source = f" (from {origin[field]})" if field in origin else ""
         raise ConfigError(f"setting {field}: {err['msg']}{source}") from exc
 
 

@@ -46,7 +46,8 @@ Examples:
 def demo(app: AppContext, folder: Path, jobs: int) -> None:
     """Generate a realistic Slurm sample, import it into SQLite and show usage.
 
-    Running it again re-imports the same file: every record is then `unchanged`.
+    The demo keeps its configuration, database and data in --dir (--db and --config do not
+    apply). Running it again re-imports the same file: every record is then `unchanged`.
     """
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / CONFIG_NAME
@@ -76,7 +77,10 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         store.engine.dispose()
     _table("month", "Cluster aurora, usage by month", report.rows, report.total)
     _table("account", "Top accounts, Aug-Oct 2026", accounts.rows, None)
-    click.echo(f"\nNext: cd {folder} && meterbook usage --period 2026-09 --by user --top 10")
+    click.echo(
+        f"\nNext (with Meterbook on your PATH, e.g. after `. .venv/bin/activate`):\n"
+        f"  cd {folder} && meterbook usage --period 2026-09 --by user --top 10"
+    )
 
 
 def _table(name: str, title: str, rows: list[UsageRow], total: UsageRow | None) -> None:
@@ -84,7 +88,7 @@ def _table(name: str, title: str, rows: list[UsageRow], total: UsageRow | None) 
         return (r.cpu_hours, r.gpu_hours, r.node_hours, r.jobs_started, r.avg_wait_hours)
 
     print_table(
-        (name, "CPU h", "GPU h", "node h", "jobs", "avg wait h"),
+        (name, "CPU h", "GPU h", "node h", "jobs started", "avg wait h"),
         [(r.group[0], *cells(r)) for r in rows],
         title=title,
         numeric_from=1,

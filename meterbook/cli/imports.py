@@ -21,11 +21,11 @@ from meterbook.cli.output import format_option, print_csv, print_json, print_tab
 from meterbook.connectors.base import Connector
 from meterbook.connectors.slurm import SlurmConnector
 from meterbook.connectors.swf import SwfConnector
-from meterbook.errors import InputError
+from meterbook.errors import ConfigError, InputError
 from meterbook.importing import ImportResult, run_import
 from meterbook.importing import Progress as ProgressFn
 from meterbook.periods import zone_for
-from meterbook.store.queries.imports import list_rejects, list_runs
+from meterbook.store.queries.imports import count_rejects, list_rejects, list_runs
 
 _common = [
     click.option(
@@ -103,7 +103,7 @@ def slurm(
     try:
         zone = zone_for(tz or settings.import_timezone)
     except (KeyError, ValueError) as exc:
-        raise InputError(f"--timezone: unknown time zone {tz!r}") from exc
+        raise ConfigError(f"--timezone: unknown time zone {tz!r}") from exc
     connector = SlurmConnector(list(files), zone=zone, cluster=cluster)
     _run(app, connector, strict, as_json, batch_size)
 
@@ -281,6 +281,7 @@ def rejects(app: AppContext, run: int, limit: int, fmt: str) -> None:
     """List the lines run RUN rejected: file, line number, reason, raw text."""
     with app.store().engine.connect() as conn:
         found = list_rejects(conn, run, limit)
+        total = count_rejects(conn, run)
     columns = ("file", "line", "reason", "raw")
     rows = [(r.file, r.line, r.reason, r.raw) for r in found]
     if fmt == "json":
@@ -294,6 +295,8 @@ def rejects(app: AppContext, run: int, limit: int, fmt: str) -> None:
             title=f"Rejects of run {run}",
             numeric_from=99,
         )
+    if total > len(found):
+        click.echo(f"showing {len(found):,} of {total:,} rejects: use --limit", err=True)
 
 
 COMMANDS = (import_, imports)

@@ -19,7 +19,7 @@ from meterbook.store.engine import display_url, open_engine, ping
     epilog="""\b
 Examples:
   meterbook init
-  meterbook init --db postgresql://meterbook@db.example.org/meterbook
+  meterbook --db postgresql://meterbook@db.example.org/meterbook init
   meterbook --config /etc/meterbook/meterbook.toml init --force
 """
 )
@@ -41,7 +41,8 @@ def init(app: AppContext, force: bool) -> None:
         url = make_url(current.database_url)
         if url.password is not None:
             click.echo("the password is not written to the file: set MB_DATABASE_PASSWORD")
-        file_url = url.set(password=None).render_as_string(hide_password=False)
+        # URL.set(password=None) would keep the password: replace the field itself.
+        file_url = url._replace(password=None).render_as_string(hide_password=False)
         path.write_text(render_config(current, file_url), encoding="utf-8")
         click.echo(f"{path}: written")
     app.config = path

@@ -14,7 +14,7 @@ HEADINGS = {
     "gpu_hours": "GPU h",
     "node_hours": "node h",
     "wall_hours": "wall h",
-    "mem_gb_hours": "mem GB·h",
+    "mem_gb_hours": "mem GiB·h",
     "jobs_started": "started",
     "jobs_ended": "ended",
     "jobs_running": "running",
@@ -55,7 +55,13 @@ Examples:
 @click.option("--partition", multiple=True, metavar="NAME", help="Only this partition.")
 @click.option("--qos", multiple=True, metavar="NAME", help="Only this QOS.")
 @click.option("--state", multiple=True, metavar="STATE", help="Only this job state.")
-@click.option("--top", type=int, metavar="N", help="Only the N largest groups by CPU hours.")
+@click.option(
+    "--top",
+    type=int,
+    metavar="N",
+    help="Only the N largest groups by CPU hours over the period (with --by day or "
+    "month too: the N largest users, accounts... with each of their days).",
+)
 @format_option
 @pass_app
 def usage(

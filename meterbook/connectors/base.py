@@ -217,7 +217,11 @@ class InputFile:
 
     def _open(self) -> TextIO:
         if self.name == "-":
-            return sys.stdin
+            buffer = getattr(sys.stdin, "buffer", None)
+            if buffer is None:  # already text (a program that replaced sys.stdin)
+                return sys.stdin
+            # Decoded like files: bad bytes become U+FFFD instead of stopping the import.
+            return io.TextIOWrapper(buffer, encoding="utf-8", errors="replace", newline="\n")
         try:
             raw = Path(self.name).open("rb")  # noqa: SIM115  (closed with the wrapper)
         except OSError as exc:
@@ -237,8 +241,10 @@ class InputFile:
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise InputError(f"{self.name}: read failed: {exc}") from exc
         finally:
-            if stream is not sys.stdin:
+            if self.name != "-":
                 stream.close()
+            elif isinstance(stream, io.TextIOWrapper) and stream is not sys.stdin:
+                stream.detach()  # leave standard input itself open
 
 
 class Connector(ABC):

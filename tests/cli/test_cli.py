@@ -145,7 +145,7 @@ def test_stdin_and_json(
     assert code == 0 and result["inserted"] == 3
     assert result["skipped"] == {"job steps (folded into their job)": 3, "repeated header lines": 1}
     code, _, err = run(capsys, "import", "slurm", "-", "--timezone", "Mars/Base")
-    assert code == 4 and "unknown time zone" in err
+    assert code == 2 and "unknown time zone" in err
 
 
 def test_configuration_and_environment(
@@ -213,3 +213,57 @@ def test_a_real_pipe(workdir: Path) -> None:
         check=True,
     )
     assert json.loads(done.stdout)["inserted"] == 5
+
+
+def test_init_never_writes_a_password(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{workdir / 'x.db'}"
+    secret_url = "postgresql://bob:s3cret@127.0.0.1:1/x"
+    # The configuration is written before the database is reached (which fails here).
+    code, out, err = run(capsys, "--db", secret_url, "init")
+    assert "the password is not written" in out and code == 3
+    text = (workdir / "meterbook.toml").read_text()
+    assert "s3cret" not in text and "postgresql://bob@127.0.0.1:1/x" in text
+    assert "s3cret" not in err
+    (workdir / "meterbook.toml").unlink()
+    assert run(capsys, "--db", url, "init")[0] == 0
+
+
+def test_json_with_groups_and_top_with_time(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "init")
+    run(capsys, "import", "slurm", str(DATA / "xdmod-quirks.log"))
+    code, out, _ = run(
+        capsys,
+        "usage",
+        "--period",
+        "2024-03",
+        "--by",
+        "user",
+        "--by",
+        "day",
+        "--top",
+        "1",
+        "--format",
+        "json",
+    )
+    data = json.loads(out)
+    assert code == 0 and data["total"]["cpu_hours"] == 228.0 and "user" not in data["total"]
+    # The largest user, with each of its days.
+    assert {(r["user"], r["day"]) for r in data["rows"]} == {
+        ("alice", "2024-03-01"),
+        ("alice", "2024-03-02"),
+    }
+
+
+def test_bad_bytes_on_stdin(workdir: Path) -> None:
+    meterbook = [sys.executable, "-m", "meterbook"]
+    subprocess.run([*meterbook, "init"], check=True, capture_output=True)
+    line = (DATA / "xdmod-quirks.log").read_text().splitlines()[0].replace("|sim", "|s\xe9m")
+    done = subprocess.run(
+        [*meterbook, "import", "slurm", "-", "--json"],
+        input=line.encode("latin-1") + b"\n",
+        capture_output=True,
+        check=True,
+    )
+    assert json.loads(done.stdout)["inserted"] == 1

@@ -41,7 +41,7 @@ def test_xdmod_layout_and_its_quirks() -> None:
     by_key = {r["key"].split("/")[1]: r for r in rows}
     assert sorted(by_key) == ["9001", "9002", "9003", "9004", "9005"]
     first = by_key["9001"]
-    assert first["key"] == f"{int(ts('2024-03-01T10:00:00'))}/9001"
+    assert first["key"] == "2024-03-01T10:00:00/9001"
     assert (first["cpus"], first["nodes"], first["mem_gb"], first["gpus"]) == (64, 2, 250.0, None)
     assert first["user"] == "alice" and first["uid"] == 2001 and first["project"] == "astro"
     assert first["timelimit_s"] == 86400 and first["hosts"] == "cpn-[01-02]"
@@ -127,3 +127,58 @@ def test_many_blocks_keep_line_numbers(tmp_path: Path, monkeypatch: pytest.Monke
     rows, rejects, _ = read([str(path)])
     assert len(rows) == 9
     assert [(r.line, r.raw) for r in rejects] == [(8, "broken")]
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "sacct.txt"
+    path.write_text(text)
+    return str(path)
+
+
+def test_alloc_tres_alone_gives_cpus_and_nodes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "JobID|Cluster|User|Account|Submit|Start|End|State|AllocTRES\n"
+        "7|c|u|a|2024-01-01T00:00:00|2024-01-01T00:00:00|2024-01-01T01:00:00|COMPLETED|"
+        "cpu=4,mem=8G,node=2\n",
+    )
+    rows, rejects, _ = read([path])
+    assert not rejects
+    assert (rows[0]["cpus"], rows[0]["nodes"], rows[0]["mem_gb"]) == (4, 2, 8.0)
+
+
+def test_unknown_states_and_overlong_names_are_rejected(tmp_path: Path) -> None:
+    line = (DATA / "xdmod-quirks.log").read_text().splitlines()[0]
+    fields = line.split("|")
+    odd_state = fields.copy()
+    odd_state[16] = "hello world"
+    long_partition = fields.copy()
+    long_partition[0] = long_partition[1] = "9100"
+    long_partition[3] = ",".join(f"partition{i:02d}" for i in range(20))
+    path = write(tmp_path, "|".join(odd_state) + "\n" + "|".join(long_partition) + "\n")
+    rows, rejects, _ = read([path])
+    assert rows == []
+    assert [r.reason for r in rejects] == [
+        "State: unknown state 'hello world'",
+        "Partition: longer than 120 characters",
+    ]
+
+
+def test_header_must_name_state(tmp_path: Path) -> None:
+    path = write(tmp_path, "JobID|Cluster|Start|End|AllocCPUS\n1|c|x|y|1\n")
+    with pytest.raises(InputError, match="header lacks state"):
+        read([path])
+
+
+def test_a_byte_order_mark_before_the_header(tmp_path: Path) -> None:
+    text = (DATA / "sacct-parsable2-local.txt").read_text()
+    rows, rejects, _ = read([write(tmp_path, "\ufeff" + text)], cluster="lab")
+    assert len(rows) == 3 and not rejects
+
+
+def test_the_same_file_in_another_zone_keeps_its_keys() -> None:
+    utc, _, _ = read([str(DATA / "xdmod-quirks.log")])
+    local, _, _ = read([str(DATA / "xdmod-quirks.log")], zone=ZoneInfo("Europe/Berlin"))
+    assert [r["key"] for r in utc] == [r["key"] for r in local]
+    with_cluster, _, _ = read([str(DATA / "xdmod-quirks.log")], cluster="aurora")
+    assert [r["fingerprint"] for r in with_cluster] == [r["fingerprint"] for r in utc]

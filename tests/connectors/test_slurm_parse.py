@@ -72,8 +72,9 @@ def test_states() -> None:
     assert parse_state("CANCELLED+") == ("CANCELLED", None)
     assert parse_state("OUT_OF_MEMORY") == ("OUT_OF_MEMORY", None)
     assert parse_state("CD") == ("COMPLETED", None)
-    with pytest.raises(FieldError):
-        parse_state("")
+    for bad in ("", "hello", "COMPLETED soon", "cancelled by me"):
+        with pytest.raises(FieldError):
+            parse_state(bad)
 
 
 def test_times_utc_and_local() -> None:

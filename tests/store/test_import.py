@@ -149,6 +149,47 @@ def test_everything_rejected_still_records_the_run(store: Store, tmp_path: Path)
     junk.write_text("hello\nworld\n")
     result = import_slurm(store, junk)
     assert (result.records, result.rejected) == (0, 2)
+    with store.engine.connect() as conn:
+        run = list_runs(conn, 1)[0]
+    assert run.status == "failed" and run.message and "every line was rejected" in run.message
+
+
+def test_a_corrected_time_zone_updates_instead_of_duplicating(store: Store) -> None:
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    from meterbook.connectors.slurm import SlurmConnector
+
+    path = str(DATA / "sacct-parsable2-local.txt")
+    run_import(store, SlurmConnector([path], zone=UTC, cluster="lab"), parallel=False)
+    wrong = rollup_totals(store)
+    fixed = run_import(
+        store, SlurmConnector([path], zone=ZoneInfo("Europe/Berlin"), cluster="lab"), parallel=False
+    )
+    assert (fixed.inserted, fixed.updated) == (0, 3)
+    assert count_records(store) == 3
+    # Both jobs span the hour skipped when summer time began: read as UTC, jobs 501 (4 CPUs)
+    # and 503 (2 CPUs) each had one hour too many.
+    assert wrong["cpu_hours"] - rollup_totals(store)["cpu_hours"] == pytest.approx(6.0)
+    assert rollup_totals(store)["cpu_hours"] == pytest.approx(raw_totals(store)["cpu_hours"])
+
+
+def test_database_errors_from_bulk_paths_are_mapped(
+    store: Store, generated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meterbook.errors import ConcurrentImportError
+    from meterbook.store import ingest
+
+    driver = store.engine.dialect.loaded_dbapi
+
+    def clash(*_args: object) -> None:
+        raise driver.IntegrityError("duplicate key")
+
+    monkeypatch.setattr(ingest, "bulk_insert", clash)
+    with pytest.raises(ConcurrentImportError, match="another import wrote the same records"):
+        import_slurm(store, generated)
+    with store.engine.connect() as conn:
+        assert list_runs(conn, 1)[0].status == "failed"
 
 
 def test_parallel_reader_gives_the_same_ledger(store: Store, generated: Path) -> None:

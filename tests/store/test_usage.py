@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,34 @@ def test_unknown_dimension(quirks: Store) -> None:
 def test_period_bounds_are_days(quirks: Store) -> None:
     period = Period(date(2024, 3, 2), date(2024, 3, 3), "x")
     assert summary(quirks, period).total.cpu_hours == 64.0
+
+
+def test_unknown_waits_stay_out_of_the_average(store: Store, tmp_path: Path) -> None:
+    from meterbook.connectors.swf import SwfConnector
+
+    path = tmp_path / "t.swf"
+    path.write_text(
+        "; UnixStartTime: 1000000000\n"
+        "1 0 -1 3600 2 -1 -1 2 -1 -1 1 1 1 -1 -1 -1 -1 -1\n"
+        "2 0 7200 3600 2 -1 -1 2 -1 -1 1 1 1 -1 -1 -1 -1 -1\n"
+    )
+    run_import(store, SwfConnector([str(path)]), parallel=False)
+    total = summary(store, parse_period("2001")).total
+    assert total.jobs_started == 2 and total.avg_wait_hours == 2.0
+    path.write_text(
+        "; UnixStartTime: 1000000000\n1 0 -1 3600 2 -1 -1 2 -1 -1 1 1 1 -1 -1 -1 -1 -1\n"
+    )
+    run_import(store, SwfConnector([str(path)], trace="other"), parallel=False)
+    only_unknown = summary(store, parse_period("2001"), ("source",)).rows
+    assert {r.group[0]: r.avg_wait_hours for r in only_unknown} == {"t": 2.0, "other": None}
+
+
+def test_groups_emptied_by_an_update_are_not_listed(store: Store, tmp_path: Path) -> None:
+    line = (DATA / "xdmod-quirks.log").read_text().splitlines()[0]
+    path = tmp_path / "job.log"
+    path.write_text(line + "\n")
+    import_slurm(store, path)
+    path.write_text(line.replace("|COMPLETED|", "|FAILED|") + "\n")
+    import_slurm(store, path)
+    rows = summary(store, parse_period("2024-03"), ("state",)).rows
+    assert [r.group for r in rows] == [("FAILED",)]

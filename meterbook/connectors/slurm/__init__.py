@@ -1,6 +1,6 @@
 """Slurm accounting (``sacct``): the Open XDMoD 26-field layout and ``sacct --parsable2``.
 
-Natural key: cluster + ``JobIDRaw`` + submit time, stored as ``<submit epoch>/<JobIDRaw>``.
+Natural key: cluster + ``JobIDRaw`` + submit time, stored as ``<Submit as written>/<JobIDRaw>``.
 Slurm's own accounting database keys job records the same way (job id and submit time), so a
 requeued job listed by ``--duplicates`` keeps each of its runs, while the same record seen
 again in another file changes nothing.
@@ -12,7 +12,7 @@ each bad line still becomes a reject with its line number and the field at fault
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import tzinfo
 from typing import Any, ClassVar
 
@@ -96,8 +96,6 @@ class SlurmConnector(Connector):
         self.inputs = [InputFile.check(f) for f in files]
         self.zone = zone
         self.cluster = cluster
-        # What shapes a record besides its line: part of its fingerprint.
-        self._options = f"\x1f{zone}\x1f{cluster or ''}"
 
     def describe(self) -> dict[str, Any]:
         return {"cluster": self.cluster, "timezone": str(self.zone)}
@@ -114,6 +112,8 @@ class SlurmConnector(Connector):
         lines: list[str] = []
         numbers: list[int] = []
         for number, line in source.lines():
+            if number == 1:
+                line = line.removeprefix("\ufeff")
             if number == 1 and (names := _header_names(line)):
                 _check_header(source.name, names, self.cluster)
                 header_line, width, what = line, len(names), "header"
@@ -196,8 +196,9 @@ class SlurmConnector(Connector):
         nnodes = integers(f["nnodes"], "NNodes", problems)
         uid = integers(f["uid"], "UID", problems)
         limits, lat = per_value(f["timelimit"], "Timelimit", parse_timelimit, problems)
-        cpus = pc.if_else(pc.greater(ncpus, 0), ncpus, pick(tres, tat, 0, pa.int64()))
-        nodes = pc.if_else(pc.greater(nnodes, 0), nnodes, pick(tres, tat, 1, pa.int64()))
+        # A count of 0 or none (a job that never ran, or no such column) defers to AllocTRES.
+        cpus = pc.if_else(_positive(ncpus), ncpus, pick(tres, tat, 0, pa.int64()))
+        nodes = pc.if_else(_positive(nnodes), nnodes, pick(tres, tat, 1, pa.int64()))
         hosts = pc.if_else(
             pc.starts_with(f["nodelist"], "None"), _NULL, blank_to_null(f["nodelist"])
         )
@@ -205,17 +206,23 @@ class SlurmConnector(Connector):
         mem = pc.coalesce(
             pick(tres, tat, 4, pa.float64()), self._requested_memory(f, cpus, nodes, problems)
         )
-        # Submit time first: keys then grow with time, and the unique index is appended to
-        # rather than split all over (a fifth faster on SQLite).
+        # The submit time as written (so that a file imported again with another --timezone
+        # updates its records instead of adding them again), first: keys then grow with time
+        # and the unique index is appended to rather than split all over.
+        written = pc.if_else(pc.is_valid(submit), f["submit"], _NULL)
         key = pc.coalesce(
-            pc.binary_join_element_wise(
-                pc.cast(pc.cast(submit, pa.int64()), pa.string()),
-                job,
-                "/",
-                null_handling="emit_null",
-            ),
-            job,
+            pc.binary_join_element_wise(written, job, "/", null_handling="emit_null"), job
         )
+        for column, name, limit in (
+            (key, "JobID", 190),
+            (cluster, "Cluster", 120),
+            (f["user"], "User", 120),
+            (f["account"], "Account", 120),
+            (f["group"], "Group", 120),
+            (f["partition"], "Partition", 120),
+            (f["qos"], "QOS", 120),
+        ):
+            problems.add(pc.greater(pc.utf8_length(column), limit), _always(name, limit))
         reqmem = blank_to_null(f["reqmem"])
         attrs = pc.binary_join_element_wise(
             '{"reqmem":"',
@@ -250,10 +257,11 @@ class SlurmConnector(Connector):
             "io_ops": pa.nulls(n, pa.int64()),
             "cost": pa.nulls(n, pa.decimal128(18, 6)),
             "currency": pa.nulls(n, pa.string()),
-            "exit_code": blank_to_null(f["exitcode"]),
+            "exit_code": blank_to_null(pc.utf8_slice_codeunits(f["exitcode"], 0, 32)),
             "hosts": hosts,
             "attrs": attrs,
-            "fingerprint": pc.binary_join_element_wise(text, self._options, ""),
+            # What shapes a record: its line, the zone it was read in and its cluster.
+            "fingerprint": pc.binary_join_element_wise(text, str(zone), cluster, "\x1f"),
         }
         return pa.table(columns, schema=RECORD_SCHEMA)
 
@@ -285,6 +293,14 @@ class SlurmConnector(Connector):
         return pc.coalesce(from_tres, pc.multiply(amount, count))
 
 
+def _always(name: str, limit: int) -> Callable[[int], str]:
+    return lambda _row: f"{name}: longer than {limit} characters"
+
+
+def _positive(counts: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.greater(counts, 0), False)
+
+
 def _header_names(line: str) -> tuple[str, ...] | None:
     names = line.split("|")
     if not all(_NAME.fullmatch(n) for n in names):
@@ -296,7 +312,7 @@ def _header_names(line: str) -> tuple[str, ...] | None:
 
 
 def _check_header(name: str, fields: tuple[str, ...], cluster: str | None) -> None:
-    missing = [f for f in ("start", "end") if f not in fields]
+    missing = [f for f in ("start", "end", "state") if f not in fields]
     if "ncpus" not in fields and "alloctres" not in fields:
         missing.append("AllocCPUS or AllocTRES")
     if "cluster" not in fields and cluster is None:

@@ -34,6 +34,13 @@ _STATES = {
     "STOPPED",
     "SUSPENDED",
     "TIMEOUT",
+    "SIGNALING",
+    "STAGE_OUT",
+    "RESV_DEL_HOLD",
+    "LAUNCH_FAILED",
+    "POWER_UP_NODE",
+    "UPDATE_DB",
+    "RECONFIG_FAIL",
 }
 _STATE_ALIASES = {
     "CA": "CANCELLED",
@@ -106,7 +113,11 @@ def parse_timelimit(text: str) -> int | None:
 
 @lru_cache(maxsize=1024)
 def parse_state(text: str) -> tuple[str, str | None]:
-    """Normalise a state: ``CANCELLED by 380693`` -> ``("CANCELLED", "by 380693")``."""
+    """Normalise a state: ``CANCELLED by 380693`` -> ``("CANCELLED", "by 380693")``.
+
+    ``CANCELLED+`` (sacct's mark of a truncated state) and the short codes (``CD``, ``TO``...)
+    are understood; anything else that is not a Slurm job state is an error.
+    """
     if text in _STATES:
         return text, None
     word, _, rest = text.strip().partition(" ")
@@ -114,11 +125,12 @@ def parse_state(text: str) -> tuple[str, str | None]:
     word = _STATE_ALIASES.get(word, word)
     if not word:
         raise FieldError("empty state")
-    return word, (rest.strip() or None)
-
-
-def known_state(state: str) -> bool:
-    return state in _STATES
+    if word not in _STATES:
+        raise FieldError(f"unknown state {text!r}")
+    reason = rest.strip() or None
+    if reason is not None and not re.fullmatch(r"by \d+", reason):
+        raise FieldError(f"unknown state {text!r}")
+    return word, reason
 
 
 def parse_mem_gb(text: str) -> float:

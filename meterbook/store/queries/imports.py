@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from meterbook.errors import ConfigError
 from meterbook.store.schema import import_runs, rejects
@@ -83,3 +83,9 @@ def list_rejects(conn: Connection, run_id: int, limit: int = 1000) -> list[Rejec
         .limit(limit)
     )
     return [RejectRow(r.file, r.line_no, r.reason, r.raw) for r in conn.execute(query)]
+
+
+def count_rejects(conn: Connection, run_id: int) -> int:
+    """How many lines run ``run_id`` rejected."""
+    query = select(func.count()).select_from(rejects).where(rejects.c.run_id == run_id)
+    return int(conn.execute(query).scalar_one())

@@ -149,6 +149,7 @@ def _measures(first_days: list[date] | None) -> list[ColumnElement[Any]]:
         func.sum(d.jobs_ended).label("jobs_ended"),
         (func.sum(d.jobs_started) + func.sum(carried)).label("jobs_running"),
         func.sum(d.wait_hours).label("wait_hours"),
+        func.sum(d.jobs_waited).label("jobs_waited"),
     ]
 
 
@@ -176,8 +177,8 @@ def _base(stmt: Select[Any], period: Period, filters: UsageFilters) -> Select[An
 
 
 def _row(values: Sequence[Any], group: tuple[str, ...]) -> UsageRow:
-    cpu, gpu, node, wall, mem, started, ended, running, wait = values
-    started = int(started or 0)
+    cpu, gpu, node, wall, mem, started, ended, running, wait, waited = values
+    started, waited = int(started or 0), int(waited or 0)
     return UsageRow(
         group=group,
         cpu_hours=float(cpu or 0.0),
@@ -188,7 +189,7 @@ def _row(values: Sequence[Any], group: tuple[str, ...]) -> UsageRow:
         jobs_started=started,
         jobs_ended=int(ended or 0),
         jobs_running=int(running or 0),
-        avg_wait_hours=(float(wait) / started) if started and wait is not None else None,
+        avg_wait_hours=float(wait or 0.0) / waited if waited else None,
     )
 
 
@@ -207,7 +208,14 @@ def usage_summary(
     filters: UsageFilters | None = None,
     top: int | None = None,
 ) -> UsageReport:
-    """Usage over ``period`` grouped by ``by``, with a total over everything that matched."""
+    """Usage over ``period`` grouped by ``by``, with a total over everything that matched.
+
+    Rows are in time order when grouped by day or month, else largest CPU hours first.
+    ``top`` keeps the N largest groups by CPU hours over the whole period: with a time
+    dimension too, the N largest of the other dimensions, each with all its days or months
+    (grouped by time alone, there is nothing to rank).
+    Groups whose every measure is zero (records that moved to another group) are left out.
+    """
     filters = filters or UsageFilters()
     by = tuple(dict.fromkeys("account" if b == "project" else b for b in by))
     if top is not None and top < 1:
@@ -215,19 +223,33 @@ def usage_summary(
     dims = [_dimension(conn, b).label(f"g{i}") for i, b in enumerate(by)]
     measures = _measures(_first_days(period, by))
     stmt = _base(select(*dims, *measures), period, filters)
+    time_positions = [i for i, b in enumerate(by) if b in TIME_DIMENSIONS]
     if dims:
         stmt = stmt.group_by(*(dim.element for dim in dims))
-        time_dims = [dim for dim, b in zip(dims, by, strict=True) if b in TIME_DIMENSIONS]
-        if time_dims:
-            stmt = stmt.order_by(*time_dims, *(x for x in dims if x not in time_dims))
+        if time_positions:
+            order = [dims[i] for i in time_positions]
+            stmt = stmt.order_by(*order, *(x for x in dims if x not in order))
         else:
             stmt = stmt.order_by(measures[0].desc(), *dims)
-        if top:
-            stmt = stmt.limit(top)
     n = len(dims)
     rows = [_row(r[n:], tuple(_label(v) for v in r[:n])) for r in conn.execute(stmt)]
+    rows = [r for r in rows if any(getattr(r, m) for m in MEASURES if m != "avg_wait_hours")]
+    if top:
+        rows = _top(rows, top, [i for i in range(n) if i not in time_positions])
     total_values = conn.execute(
         _base(select(*_measures(_first_days(period, ()))), period, filters)
     ).one()
-    total = _row(total_values, tuple("total" for _ in by))
-    return UsageReport(period, by, rows, total, filters)
+    return UsageReport(period, by, rows, _row(total_values, ()), filters)
+
+
+def _top(rows: list[UsageRow], top: int, keys: list[int]) -> list[UsageRow]:
+    """The rows of the ``top`` groups (over the ``keys`` positions) with most CPU hours; with
+    no such positions (grouped by time only) there is nothing to rank and every row stays."""
+    if not keys:
+        return rows
+    totals: dict[tuple[str, ...], float] = {}
+    for r in rows:
+        group = tuple(r.group[i] for i in keys)
+        totals[group] = totals.get(group, 0.0) + r.cpu_hours
+    chosen = set(sorted(totals, key=lambda g: (-totals[g], g))[:top])
+    return [r for r in rows if tuple(r.group[i] for i in keys) in chosen]

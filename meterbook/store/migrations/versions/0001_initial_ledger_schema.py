@@ -88,18 +88,18 @@ def upgrade() -> None:
         sa.Column("project_id", sa.Integer(), nullable=False),
         sa.Column(
             "partition",
-            sa.String(length=64)
-            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=64), "mariadb")
-            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=64), "mysql")
-            .with_variant(sa.VARCHAR(length=64, collation="C"), "postgresql"),
+            sa.String(length=120)
+            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=120), "mariadb")
+            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=120), "mysql")
+            .with_variant(sa.VARCHAR(length=120, collation="C"), "postgresql"),
             nullable=False,
         ),
         sa.Column(
             "qos",
-            sa.String(length=64)
-            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=64), "mariadb")
-            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=64), "mysql")
-            .with_variant(sa.VARCHAR(length=64, collation="C"), "postgresql"),
+            sa.String(length=120)
+            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=120), "mariadb")
+            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=120), "mysql")
+            .with_variant(sa.VARCHAR(length=120, collation="C"), "postgresql"),
             nullable=False,
         ),
         sa.Column(
@@ -128,6 +128,7 @@ def upgrade() -> None:
         sa.Column("jobs_started", sa.BigInteger(), nullable=False),
         sa.Column("jobs_ended", sa.BigInteger(), nullable=False),
         sa.Column("jobs_carried", sa.BigInteger(), nullable=False),
+        sa.Column("jobs_waited", sa.BigInteger(), nullable=False),
         sa.UniqueConstraint(
             "day",
             "source_id",
@@ -161,18 +162,18 @@ def upgrade() -> None:
         sa.Column("group_name", sa.String(length=120), nullable=True),
         sa.Column(
             "partition",
-            sa.String(length=64)
-            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=64), "mariadb")
-            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=64), "mysql")
-            .with_variant(sa.VARCHAR(length=64, collation="C"), "postgresql"),
+            sa.String(length=120)
+            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=120), "mariadb")
+            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=120), "mysql")
+            .with_variant(sa.VARCHAR(length=120, collation="C"), "postgresql"),
             nullable=True,
         ),
         sa.Column(
             "qos",
-            sa.String(length=64)
-            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=64), "mariadb")
-            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=64), "mysql")
-            .with_variant(sa.VARCHAR(length=64, collation="C"), "postgresql"),
+            sa.String(length=120)
+            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=120), "mariadb")
+            .with_variant(mysql.VARCHAR(collation="utf8mb4_bin", length=120), "mysql")
+            .with_variant(sa.VARCHAR(length=120, collation="C"), "postgresql"),
             nullable=True,
         ),
         sa.Column(
