@@ -38,6 +38,8 @@ MEASURES = (
     "jobs_carried",
     "jobs_waited",
 )
+#: The columns of a record that :func:`contributions` reads, besides its dimensions.
+INPUTS = ("start_ts", "end_ts", "cpus", "gpus", "nodes", "mem_gb", "wait_hours", "io_ops")
 #: Rollup dimensions of a prepared batch, by name (ids replace names in the store).
 NAME_DIMS = ("source", "resource", "user", "project", "partition", "qos", "state", "workload_type")
 _DAY = 86400.0
@@ -116,8 +118,8 @@ def local_days(t: pa.Array, zone: tzinfo) -> pa.Array:
 def contributions(table: pa.Table, dims: Sequence[str], zone: tzinfo, sign: int = 1) -> pa.Table:
     """Day rollup rows (``day``, ``*dims``, ``*MEASURES``) of ``table``'s records, summed.
 
-    ``table`` needs ``start_ts``, ``end_ts``, the rates, ``wait_hours``, ``io_ops`` and the
-    ``dims`` columns (no nulls in them). ``sign=-1`` gives the negation, to remove records.
+    ``table`` needs the :data:`INPUTS` columns and the ``dims`` columns (no nulls in those).
+    ``sign=-1`` gives the negation, to remove records.
     """
     table = table.filter(pc.is_valid(table["start_ts"]))
     interval = pc.fill_null(pc.greater(table["end_ts"], table["start_ts"]), False)

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from meterbook.accounting import NAME_DIMS, contributions, derive
+from meterbook.accounting import INPUTS, NAME_DIMS, contributions, derive
 from meterbook.connectors.base import (
     Connector,
     RecordBatch,
@@ -51,19 +51,7 @@ class Batch:
 def prepare(table: pa.Table, zone: tzinfo) -> tuple[pa.Table, pa.Table]:
     """Derived columns of a batch of records, and its day contributions by name."""
     derived = derive(table)
-    dims = derived.select(
-        [
-            "start_ts",
-            "end_ts",
-            "cpus",
-            "gpus",
-            "nodes",
-            "mem_gb",
-            "wait_hours",
-            "io_ops",
-            *NAME_DIMS,
-        ]
-    )
+    dims = derived.select([*INPUTS, *NAME_DIMS])
     for name in NAME_DIMS:
         index = dims.schema.get_field_index(name)
         dims = dims.set_column(index, name, pc.fill_null(dims[name], ""))

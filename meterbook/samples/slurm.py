@@ -177,27 +177,16 @@ def _job(
     state = rng.choices([s for s, _ in STATES], [w for _, w in STATES])[0]
     if run >= limit:
         state = "TIMEOUT"
+
+    def line(submit: datetime, start: datetime | None, end: datetime, state: str) -> str:
+        return _line(rng, cluster, label, raw, part, account, person, submit, start, end, state,
+                     nodes, cpus, gpus, limit)  # fmt: skip
+
     requeued = state in ("NODE_FAIL", "PREEMPTED") and rng.random() < 0.6
     if requeued:
         first_start = submit + timedelta(seconds=wait)
         first_end = first_start + timedelta(seconds=max(run // 3, 5))
-        yield _line(
-            rng,
-            cluster,
-            label,
-            raw,
-            part,
-            account,
-            person,
-            submit,
-            first_start,
-            first_end,
-            state,
-            nodes,
-            cpus,
-            gpus,
-            limit,
-        )
+        yield line(submit, first_start, first_end, state)
         submit, state = first_end, "COMPLETED"
     never_ran = state == "CANCELLED" and rng.random() < 0.25
     if never_ran:
@@ -205,23 +194,7 @@ def _job(
     else:
         start = submit + timedelta(seconds=wait)
         end = start + timedelta(seconds=run)
-    yield _line(
-        rng,
-        cluster,
-        label,
-        raw,
-        part,
-        account,
-        person,
-        submit,
-        start,
-        end,
-        state,
-        nodes,
-        cpus,
-        gpus,
-        limit,
-    )
+    yield line(submit, start, end, state)
 
 
 def _line(

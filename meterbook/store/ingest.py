@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection
 
-from meterbook.accounting import MEASURES, contributions, group_sum, wait_hours
+from meterbook.accounting import INPUTS, MEASURES, contributions, group_sum, wait_hours
 from meterbook.store.dialect import (
     analyze,
     bulk_insert,
@@ -72,17 +72,7 @@ RECORD_COLUMNS = {
 #: Rollup dimensions by id, as stored (ROLLUP_KEYS without the day).
 ID_DIMS = ROLLUP_KEYS[1:]
 #: What rollups need of a stored record to subtract it.
-SHAPE_COLUMNS = (
-    *ID_DIMS,
-    "submit_ts",
-    "start_ts",
-    "end_ts",
-    "cpus",
-    "gpus",
-    "nodes",
-    "mem_gb",
-    "io_ops",
-)
+SHAPE_COLUMNS = (*ID_DIMS, "submit_ts", *(c for c in INPUTS if c != "wait_hours"))
 _SHAPE_SCHEMA = pa.schema(
     [
         *((d, pa.int64()) for d in ID_DIMS[:4]),
