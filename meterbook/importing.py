@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from meterbook.connectors.base import Connector, Reject
 from meterbook.errors import ConcurrentImportError, MeterbookError, StoreError, StrictImportError
-from meterbook.pipeline import Batch, can_fork, few_collections, parallel_batches, read_batches
+from meterbook.pipeline import (
+    Batch,
+    IoBatch,
+    can_fork,
+    few_collections,
+    parallel_batches,
+    read_batches,
+    read_io_batches,
+)
 from meterbook.store.core import Store
 from meterbook.store.ingest import BatchCounts, LedgerWriter
+from meterbook.store.io_ingest import IoLogWriter
 from meterbook.store.runs import add_progress, finish_run, start_run
 
 log = logging.getLogger(__name__)
@@ -47,17 +57,26 @@ class ImportResult:
     def records(self) -> int:
         return self.inserted + self.updated + self.unchanged
 
+    @property
+    def unit(self) -> str:
+        """What the counts count: blocks for IO logs, records otherwise."""
+        return "blocks" if self.kind == "iolog" else "records"
+
     def summary(self) -> str:
-        text = (
-            f"{self.inserted:,} inserted, {self.updated:,} updated, "
-            f"{self.unchanged:,} unchanged, {self.rejected:,} rejected"
-        )
+        if self.unit == "records":
+            text = (f"{self.inserted:,} inserted, {self.updated:,} updated, "
+                    f"{self.unchanged:,} unchanged, {self.rejected:,} rejected")  # fmt: skip
+        else:
+            text = (f"{self.unit}: {self.inserted:,} inserted, {self.updated:,} updated, "
+                    f"{self.unchanged:,} unchanged; {self.rejected:,} lines rejected")  # fmt: skip
         skipped = ", ".join(f"{n:,} {what}" for what, n in sorted(self.skipped.items()))
         return text + (f"; skipped {skipped}" if skipped else "")
 
 
 #: Records per batch handed from the reader to the writer (transactions hold several).
 CHUNK = 10_000
+#: IO-log blocks per batch handed from the reader to the writer.
+IO_BLOCKS = 24
 
 
 def run_import(
@@ -78,20 +97,30 @@ def run_import(
     options = {**connector.describe(), "strict": strict, "batch_size": batch_size}
     run_id = start_run(store.engine, connector.kind, inputs, options)
     result = ImportResult(run_id, connector.kind)
-    writer = LedgerWriter(connector.kind, run_id, store.zone)
     started = time.perf_counter()
     chunk = min(CHUNK, batch_size)
+    produce: Callable[[], Iterator[Any]]
+    writer: Any
+    if getattr(connector, "record_type", "usage") == "io":
+        writer = IoLogWriter(run_id, store.zone)
+
+        def produce() -> Iterator[Any]:
+            return read_io_batches(connector, IO_BLOCKS)
+    else:
+        writer = LedgerWriter(connector.kind, run_id, store.zone)
+
+        def produce() -> Iterator[Any]:
+            return read_batches(connector, chunk, store.zone)
+
     if parallel is None:
-        parallel = can_fork()
+        parallel = can_fork() and not getattr(connector, "follow", False)
     if any(f.name == "-" for f in connector.inputs):
         parallel = False  # a child process gets /dev/null as its standard input
     if parallel:
         engine = store.engine
-        batches = parallel_batches(
-            connector, chunk, store.zone, lambda: engine.dispose(close=False)
-        )
+        batches: Iterator[Any] = parallel_batches(produce, lambda: engine.dispose(close=False))
     else:
-        batches = read_batches(connector, chunk, store.zone)
+        batches = produce()
     pending = _Pending()
     with store.engine.connect() as conn, few_collections():
         transaction = conn.begin()
@@ -103,8 +132,9 @@ def run_import(
                         f"{first.file}: line {first.line}: {first.reason} "
                         "(--strict: nothing was imported)"
                     )
-                pending.add(writer.write(conn, batch.table, batch.rollup), batch)
-                if pending.records >= batch_size or len(pending.rejects) >= batch_size:
+                pending.add(writer.write(conn, batch), batch)
+                if (batch.flush or pending.records >= batch_size
+                        or len(pending.rejects) >= batch_size):  # fmt: skip
                     pending.commit(conn, writer, result)
                     if not strict:
                         transaction.commit()
@@ -145,13 +175,13 @@ class _Pending:
         self.counts = BatchCounts()
         self.rejects: list[Reject] = []
         self.records = 0
-        self.last: Batch | None = None
+        self.last: Batch | IoBatch | None = None
 
-    def add(self, counts: BatchCounts, batch: Batch) -> None:
+    def add(self, counts: BatchCounts, batch: Batch | IoBatch) -> None:
         self.counts.inserted += counts.inserted
         self.counts.updated += counts.updated
         self.counts.unchanged += counts.unchanged
-        self.records += batch.table.num_rows
+        self.records += batch.size
         self.rejects.extend(batch.rejects)
         self.last = batch
 

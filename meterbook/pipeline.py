@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,8 +31,10 @@ from meterbook.connectors.base import (
     records_to_table,
 )
 from meterbook.errors import FatalSourceError
+from meterbook.ioledger import PreparedBlock, prepare_block
 
 _QUEUE_BATCHES = 2
+B = TypeVar("B")
 
 
 @dataclass
@@ -46,6 +48,12 @@ class Batch:
     skipped: dict[str, int] = field(default_factory=dict)
     read: int = 0
     total: int | None = None
+    flush: bool = False
+
+    @property
+    def size(self) -> int:
+        """Records in the batch: what a transaction's size is counted in."""
+        return int(self.table.num_rows)
 
 
 def prepare(table: pa.Table, zone: tzinfo) -> tuple[pa.Table, pa.Table]:
@@ -132,17 +140,13 @@ def few_collections() -> Iterator[None]:
 
 
 def _produce(
-    connector: Connector,
-    batch_size: int,
-    zone: tzinfo,
-    out: Any,
-    after_fork: Callable[[], None] | None,
+    produce: Callable[[], Iterator[Any]], out: Any, after_fork: Callable[[], None] | None
 ) -> None:
     if after_fork is not None:
         after_fork()
     try:
         with few_collections():
-            for batch in read_batches(connector, batch_size, zone):
+            for batch in produce():
                 out.put(("batch", batch))
         out.put(("done", None))
     except BaseException as exc:  # sent to the parent, which raises it
@@ -150,12 +154,9 @@ def _produce(
 
 
 def parallel_batches(
-    connector: Connector,
-    batch_size: int,
-    zone: tzinfo,
-    after_fork: Callable[[], None] | None = None,
-) -> Iterator[Batch]:
-    """Prepared batches from ``connector``, read in a forked reader process.
+    produce: Callable[[], Iterator[B]], after_fork: Callable[[], None] | None = None
+) -> Iterator[B]:
+    """The batches ``produce()`` yields, produced in a forked reader process.
 
     ``after_fork`` runs first in the child (for example to let go of inherited database
     connections). Closing the iterator early stops the reader.
@@ -163,10 +164,7 @@ def parallel_batches(
     context = multiprocessing.get_context("fork")
     channel = context.Queue(maxsize=_QUEUE_BATCHES)
     reader = context.Process(
-        target=_produce,
-        args=(connector, batch_size, zone, channel, after_fork),
-        name="meterbook-reader",
-        daemon=True,
+        target=_produce, args=(produce, channel, after_fork), name="meterbook-reader", daemon=True
     )
     reader.start()
     try:
@@ -198,3 +196,57 @@ def can_fork() -> bool:
 
 
 _EMPTY = pa.table({})
+
+
+@dataclass
+class IoBatch:
+    """Blocks of IO logs, the files' progress up to them, rejects and the reader's totals.
+
+    ``flush`` asks for a commit now (the reader caught up while following files).
+    """
+
+    blocks: list[PreparedBlock]
+    files: list[Any]
+    rejects: list[Reject]
+    items: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    read: int = 0
+    total: int | None = None
+    flush: bool = False
+
+    @property
+    def size(self) -> int:
+        """Histograms in the batch: what a transaction's size is counted in."""
+        return sum(len(b.sessions) for b in self.blocks)
+
+
+def read_io_batches(connector: Connector, blocks_per_batch: int) -> Iterator[IoBatch]:
+    """Batches of prepared IO-log blocks, read in this process."""
+    from meterbook.connectors.iolog import FileState, Idle, IoBlock
+
+    blocks: list[IoBlock] = []
+    files: dict[str, FileState] = {}
+    rejects: list[Reject] = []
+    items = 0
+
+    def batch(flush: bool = False) -> IoBatch:
+        prepared = [prepare_block(b) for b in blocks]
+        return IoBatch(prepared, list(files.values()), rejects, items, dict(connector.skipped),
+                       *connector.progress, flush=flush)  # fmt: skip
+
+    for item in connector.items():
+        if isinstance(item, Idle):
+            yield batch(flush=True)
+            blocks, files, rejects = [], {}, []
+            continue
+        items += 1
+        if isinstance(item, IoBlock):
+            blocks.append(item)
+        elif isinstance(item, FileState):
+            files[item.path] = item
+        elif isinstance(item, Reject):
+            rejects.append(item)
+        if len(blocks) >= blocks_per_batch:
+            yield batch()
+            blocks, files, rejects = [], {}, []
+    yield batch()

@@ -33,6 +33,9 @@ FILE_KEYS: dict[tuple[str, str], str] = {
     ("import", "timezone"): "import_timezone",
     ("import", "batch_size"): "batch_size",
     ("logging", "level"): "log_level",
+    ("iolog", "settle_seconds"): "iolog_settle",
+    ("iolog", "poll_seconds"): "iolog_poll",
+    ("iolog", "heavy_ops_per_hour"): "io_heavy_threshold",
     ("secrets", "file"): "secrets_file",
 }
 SECRET_FIELDS = ("database_password",)
@@ -50,6 +53,9 @@ class Settings(BaseModel):
     import_timezone: str = "UTC"
     batch_size: int = Field(default=10_000, ge=100, le=1_000_000)
     log_level: str = "WARNING"
+    iolog_settle: float = Field(default=120.0, ge=0)
+    iolog_poll: float = Field(default=10.0, gt=0)
+    io_heavy_threshold: int = Field(default=250_000, ge=1)
     secrets_file: Path | None = None
     config_file: Path | None = None
 
@@ -223,6 +229,16 @@ batch_size = {batch_size}
 # DEBUG, INFO, WARNING or ERROR.                                        MB_LOG_LEVEL
 level = "{log_level}"
 
+[iolog]
+# The last block of an IO log is imported once the file has not changed
+# for this long (a block still being written waits for the next run).  MB_IOLOG_SETTLE
+settle_seconds = {iolog_settle:g}
+# How often `import iolog --follow` looks for new data.               MB_IOLOG_POLL
+poll_seconds = {iolog_poll:g}
+# `meterbook io heavy` lists users above this many operations an hour.
+#                                                                       MB_IO_HEAVY_THRESHOLD
+heavy_ops_per_hour = {io_heavy_threshold}
+
 # [secrets]
 # A TOML file with `database_password = "..."`, readable only by you.   MB_SECRETS_FILE
 # file = "secrets.toml"
@@ -237,4 +253,7 @@ def render_config(settings: Settings, database_url: str) -> str:
         import_timezone=settings.import_timezone,
         batch_size=settings.batch_size,
         log_level=settings.log_level,
+        iolog_settle=settings.iolog_settle,
+        iolog_poll=settings.iolog_poll,
+        io_heavy_threshold=settings.io_heavy_threshold,
     )

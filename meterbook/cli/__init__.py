@@ -49,9 +49,9 @@ def cli(ctx: click.Context, config: Path | None, database_url: str | None, verbo
 
 
 def _register() -> None:
-    from meterbook.cli import demo, imports, setup, usage
+    from meterbook.cli import demo, imports, iolog, setup, usage
 
-    for module in (setup, imports, usage, demo):
+    for module in (setup, imports, usage, iolog, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

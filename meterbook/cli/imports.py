@@ -105,7 +105,7 @@ def slurm(
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"--timezone: unknown time zone {tz!r}") from exc
     connector = SlurmConnector(list(files), zone=zone, cluster=cluster)
-    _run(app, connector, strict, as_json, batch_size)
+    report_import(app, connector, strict, as_json, batch_size)
 
 
 @import_.command(
@@ -145,7 +145,7 @@ def swf(
     Times are UnixStartTime + submit (+ wait); users and groups are numbered in the trace.
     """
     connector = SwfConnector(list(files), trace=trace, cluster=cluster, prefix=prefix)
-    _run(app, connector, strict, as_json, batch_size)
+    report_import(app, connector, strict, as_json, batch_size)
 
 
 @contextmanager
@@ -157,7 +157,7 @@ def _progress(show: bool) -> Iterator[ProgressFn | None]:
         TextColumn("importing"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.fields[items]:>12,} records  {task.fields[rate]:>8,.0f}/s"),
+        TextColumn("{task.fields[items]:>12,} items  {task.fields[rate]:>8,.0f}/s"),
         TimeElapsedColumn(),
         transient=True,
     ) as bar:
@@ -170,12 +170,14 @@ def _progress(show: bool) -> Iterator[ProgressFn | None]:
         yield update
 
 
-def _run(
+def report_import(
     app: AppContext, connector: Connector, strict: bool, as_json: bool, batch_size: int | None
 ) -> None:
+    """Run an import and print its result (one line, or JSON); fail when all was rejected."""
     store = app.store()
     size = batch_size or app.settings().batch_size
-    with _progress(sys.stdout.isatty() and not as_json) as progress:
+    show = sys.stdout.isatty() and not as_json and not getattr(connector, "follow", False)
+    with _progress(show) as progress:
         result = run_import(store, connector, batch_size=size, strict=strict, progress=progress)
     if as_json:
         print_json(_as_dict(result))
@@ -208,7 +210,7 @@ def _print_result(label: str, result: ImportResult) -> None:
     rate = result.records / result.seconds if result.seconds else 0.0
     click.echo(
         f"{result.kind} import, run {result.run_id}, into {label}: {result.summary()} "
-        f"({result.seconds:.1f} s, {rate:,.0f} records/s)"
+        f"({result.seconds:.1f} s, {rate:,.0f} {result.unit}/s)"
     )
     for r in result.first_rejects:
         click.echo(f"  rejected {r.file}: line {r.line}: {r.reason}")

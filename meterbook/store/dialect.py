@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-from sqlalchemy import Connection, Insert, Table
+from sqlalchemy import ColumnElement, Connection, Insert, MetaData, Table, func, literal_column
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]*")
@@ -42,6 +42,18 @@ def _q(conn: Connection, *names: str) -> str:
 
 def _mark(conn: Connection) -> str:
     return "?" if backend(conn) == "sqlite" else "%s"
+
+
+def month_of(conn: Connection, day: ColumnElement[Any]) -> ColumnElement[str]:
+    """``YYYY-MM`` of a date column."""
+    # Constant formats as literals: a bound parameter in SELECT and another in GROUP BY
+    # would make PostgreSQL see two different expressions.
+    name = backend(conn)
+    if name == "sqlite":
+        return func.strftime(literal_column("'%Y-%m'"), day)
+    if name == "postgresql":
+        return func.to_char(day, literal_column("'YYYY-MM'"))
+    return func.date_format(day, literal_column("'%Y-%m'"))
 
 
 def insert_ignore(conn: Connection, table: Table) -> Insert:
@@ -75,6 +87,84 @@ def _copy_csv(conn: Connection, name: str, columns: Sequence[str], data: pa.Tabl
         copy.write(buffer.getbuffer())
 
 
+def insert_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert rows of plain Python values in ``columns`` order."""
+    name = backend(conn)
+    if name == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        statement = f"COPY {_q(conn, table.name)} ({_q(conn, *columns)}) FROM STDIN"
+        with driver.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join([_mark(conn)] * len(columns))
+    statement = f"INSERT INTO {_q(conn, table.name)} ({_q(conn, *columns)}) VALUES ({marks})"  # noqa: S608
+    if name == "sqlite":  # the driver takes an iterator: no list of every row at once
+        conn.connection.driver_connection.executemany(statement, rows)  # type: ignore[union-attr]
+    else:
+        batch = list(rows)
+        if batch:
+            conn.exec_driver_sql(statement, batch)
+
+
+def _stage(conn: Connection, table: Table) -> Table:
+    """PostgreSQL: a session-private, emptied-at-commit table shaped like ``table``."""
+    stage = Table(f"mb_stage_{table.name}", MetaData())
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage.name} "
+        f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    return stage
+
+
+def _merge(
+    conn: Connection, table: Table, stage: Table, keys: Sequence[str], columns: Sequence[str]
+) -> None:
+    """PostgreSQL: add the staged rows to ``table`` in one statement, then empty the stage."""
+    measures = [c for c in columns if c not in keys]
+    names = _q(conn, *columns)
+    change = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in measures)
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage.name} "  # noqa: S608
+        f"ON CONFLICT ({_q(conn, *keys)}) DO UPDATE SET {change}"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {stage.name}")
+
+
+def upsert_rows(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """INSERT rows (values in ``columns`` order: the keys, then measures), or add their
+    measures to the row with the same key."""
+    if not rows:
+        return
+    measures = [c for c in columns if c not in keys]
+    name = backend(conn)
+    names = _q(conn, *columns)
+    quote = conn.dialect.identifier_preparer.quote
+    if name == "postgresql":
+        stage = _stage(conn, table)
+        insert_rows(conn, stage, columns, rows)
+        _merge(conn, table, stage, keys, columns)
+        return
+    marks = ", ".join([_mark(conn)] * len(columns))
+    if name == "mysql":
+        change = ", ".join(f"{quote(m)} = {quote(m)} + VALUES({quote(m)})" for m in measures)
+        tail = f"ON DUPLICATE KEY UPDATE {change}"
+    else:
+        change = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in measures)
+        tail = f"ON CONFLICT ({_q(conn, *keys)}) DO UPDATE SET {change}"
+    statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) {tail}"  # noqa: S608
+    conn.exec_driver_sql(statement, list(rows))
+
+
 def bulk_insert(conn: Connection, table: Table, data: pa.Table) -> None:
     """Insert every row of ``data`` (its column names are ``table``'s).
 
@@ -85,52 +175,24 @@ def bulk_insert(conn: Connection, table: Table, data: pa.Table) -> None:
     data = data.select([c for c in data.column_names if data[c].null_count < data.num_rows])
     columns = data.column_names
     _checked(table.name, *columns)
-    name = backend(conn)
-    if name == "postgresql":
+    if backend(conn) == "postgresql":
         _copy_csv(conn, table.name, columns, data)
         return
-    marks = ", ".join([_mark(conn)] * len(columns))
-    statement = f"INSERT INTO {_q(conn, table.name)} ({_q(conn, *columns)}) VALUES ({marks})"  # noqa: S608
-    rows = rows_of(data, name == "sqlite")
-    if name == "sqlite":  # the driver takes an iterator: no list of every row at once
-        conn.connection.driver_connection.executemany(statement, rows)  # type: ignore[union-attr]
-    else:
-        conn.exec_driver_sql(statement, list(rows))
+    insert_rows(conn, table, columns, rows_of(data, backend(conn) == "sqlite"))
 
 
 def upsert_add(conn: Connection, table: Table, keys: Sequence[str], data: pa.Table) -> None:
     """INSERT rows of ``data`` (keys, then measures), or add the measures to the row with the
     same key."""
-    measures = [c for c in data.column_names if c not in keys]
-    _checked(table.name, *data.column_names)
     if not data.num_rows:
         return
-    name = backend(conn)
-    columns = _q(conn, *data.column_names)
-    quote = conn.dialect.identifier_preparer.quote
-    if name == "postgresql":
-        stage = f"mb_stage_{table.name}"
-        conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
-            f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        _copy_csv(conn, stage, data.column_names, data)
-        change = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in measures)
-        conn.exec_driver_sql(
-            f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
-            f"ON CONFLICT ({_q(conn, *keys)}) DO UPDATE SET {change}"
-        )
-        conn.exec_driver_sql(f"TRUNCATE {stage}")
+    _checked(table.name, *data.column_names)
+    if backend(conn) == "postgresql":
+        stage = _stage(conn, table)
+        _copy_csv(conn, stage.name, data.column_names, data)
+        _merge(conn, table, stage, keys, data.column_names)
         return
-    marks = ", ".join([_mark(conn)] * data.num_columns)
-    if name == "mysql":
-        change = ", ".join(f"{quote(m)} = {quote(m)} + VALUES({quote(m)})" for m in measures)
-        tail = f"ON DUPLICATE KEY UPDATE {change}"
-    else:
-        change = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in measures)
-        tail = f"ON CONFLICT ({_q(conn, *keys)}) DO UPDATE SET {change}"
-    statement = f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) {tail}"  # noqa: S608
-    conn.exec_driver_sql(statement, list(rows_of(data, name == "sqlite")))
+    upsert_rows(conn, table, keys, data.column_names, list(rows_of(data, True)))
 
 
 def bulk_update(conn: Connection, table: Table, data: pa.Table, ids: Sequence[int]) -> None:

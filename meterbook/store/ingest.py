@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection
 
 from meterbook.accounting import INPUTS, MEASURES, contributions, group_sum, wait_hours
+from meterbook.pipeline import Batch
 from meterbook.store.dialect import (
     analyze,
     bulk_insert,
@@ -193,16 +194,15 @@ class LedgerWriter:
         t = t.append_column("run_id", pa.array([self.run_id] * t.num_rows, pa.int64()))
         return t, ids
 
-    def write(
-        self, conn: Connection, batch: pa.Table, rollup: pa.Table | None = None
-    ) -> BatchCounts:
+    def write(self, conn: Connection, prepared: Batch) -> BatchCounts:
         """Write one prepared batch inside the caller's transaction; its rollup deltas wait
         for :meth:`flush`.
 
-        ``rollup`` is the batch's day contributions by name (computed by the reader); it is
-        used when every record of the batch is new, the common case.
+        The batch's day contributions by name (computed by the reader) are used when every
+        record of the batch is new, the common case.
         """
         counts = BatchCounts()
+        batch, rollup = prepared.table, prepared.rollup
         if not batch.num_rows:
             return counts
         t, ids = self._resolve(conn, batch)

@@ -92,6 +92,7 @@ resources = _named(
     Column("kind", String(40), nullable=False),
     Column("provider_id", ForeignKey("providers.id")),
     Column("timezone", String(64)),
+    Column("group_name", String(NAME)),
 )
 users = _named(
     "users",
@@ -236,3 +237,6 @@ usage_daily = Table(
     Column("jobs_waited", BigInteger, nullable=False),
     UniqueConstraint(*ROLLUP_KEYS, name="uq_usage_daily_key"),
 )
+
+# The IO-log tables share this metadata.
+from meterbook.store import schema_io  # noqa: E402, F401

@@ -15,13 +15,13 @@ from sqlalchemy import (
     case,
     func,
     literal,
-    literal_column,
     select,
 )
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from meterbook.errors import ConfigError
 from meterbook.periods import Period
+from meterbook.store.dialect import month_of
 from meterbook.store.schema import projects, resources, sources, usage_daily, users
 
 d = usage_daily.c
@@ -95,17 +95,6 @@ class UsageReport:
     filters: UsageFilters = field(default_factory=UsageFilters)
 
 
-def _month(conn: Connection) -> ColumnElement[str]:
-    name = conn.dialect.name
-    # Constant formats as literals: a bound parameter in SELECT and another in GROUP BY
-    # would make PostgreSQL see two different expressions.
-    if name == "sqlite":
-        return func.strftime(literal_column("'%Y-%m'"), d.day)
-    if name == "postgresql":
-        return func.to_char(d.day, literal_column("'YYYY-MM'"))
-    return func.date_format(d.day, literal_column("'%Y-%m'"))
-
-
 def _dimension(conn: Connection, name: str) -> ColumnElement[Any]:
     columns: dict[str, ColumnElement[Any]] = {
         "user": users.c.name,
@@ -120,7 +109,7 @@ def _dimension(conn: Connection, name: str) -> ColumnElement[Any]:
         "day": d.day,
     }
     if name == "month":
-        return _month(conn)
+        return month_of(conn, d.day)
     if name not in columns:
         raise ConfigError(f"--by: unknown dimension {name!r} (use {', '.join(DIMENSIONS)})")
     return columns[name]

@@ -1,0 +1,79 @@
+"""IO-log blocks as the rows the ledger stores: pure computation, run by the reader process.
+
+For each block: its totals, one row per session (user x machine x direction) with its bucket
+counts (sparse: ``(index, count)`` pairs), operations and bytes moved, whether it counts as a
+session, and the sums per user and per machine. The store maps names to ids and writes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from meterbook.connectors.iolog import IoBlock
+from meterbook.connectors.iolog.parse import bucket_low
+
+N_BUCKETS = 45
+READ = 0
+LOWS = tuple(bucket_low(k) for k in range(N_BUCKETS))
+Sums = tuple[int, int, int, int, int]
+
+
+@dataclass
+class PreparedBlock:
+    """A block ready to store.
+
+    ``sessions`` rows are ``(user, machine, direction, role, affiliation, group, ops, bytes,
+    buckets, session)`` with ``buckets`` as ``(index, count)`` pairs and ``session`` 1 when the
+    row counts the (user, machine) session: its read histogram, or its write histogram when
+    there was no read. ``users`` and ``machines`` map a name to ``(count of the other,
+    read_ops, write_ops, read_bytes, write_bytes)``.
+    """
+
+    source: str
+    epoch: int
+    logged_at: str
+    digest: int
+    totals: tuple[int, int, int, int, int, int, int]
+    sessions: list[tuple[Any, ...]] = field(default_factory=list)
+    users: dict[str, Sums] = field(default_factory=dict)
+    machines: dict[str, Sums] = field(default_factory=dict)
+
+
+def prepare_block(block: IoBlock) -> PreparedBlock:
+    with_read = {(k[1], k[2]) for k in block.sections if k[0] == READ}
+    per_user: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    per_machine: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    user_machines: dict[str, set[str]] = defaultdict(set)
+    machine_users: dict[str, set[str]] = defaultdict(set)
+    sessions = []
+    ops_total = [0, 0]
+    bytes_total = [0, 0]
+    lows = LOWS
+    for (direction, machine, user), section in block.sections.items():
+        h = section.header
+        items = tuple(section.buckets.items())
+        ops = moved = 0
+        for index, count in items:
+            ops += count
+            moved += count * lows[index]
+        session = 1 if direction == READ or (machine, user) not in with_read else 0
+        sessions.append((user, machine, direction, h.role, h.affiliation, h.group, ops, moved,
+                         items, session))  # fmt: skip
+        for sums in (per_user[user], per_machine[machine]):
+            sums[direction] += ops
+            sums[2 + direction] += moved
+        user_machines[user].add(machine)
+        machine_users[machine].add(user)
+        ops_total[direction] += ops
+        bytes_total[direction] += moved
+    pairs = len({(k[1], k[2]) for k in block.sections})
+    totals = (ops_total[0], ops_total[1], bytes_total[0], bytes_total[1], len(per_user),
+              len(per_machine), pairs)  # fmt: skip
+    users: dict[str, Sums] = {u: (len(user_machines[u]), v[0], v[1], v[2], v[3])
+                              for u, v in per_user.items()}  # fmt: skip
+    machines: dict[str, Sums] = {m: (len(machine_users[m]), v[0], v[1], v[2], v[3])
+                                 for m, v in per_machine.items()}  # fmt: skip
+    return PreparedBlock(block.source, block.epoch, block.logged_at[:40], block.digest, totals,
+                         sessions, users, machines)  # fmt: skip

@@ -1,0 +1,275 @@
+"""Writing IO-log blocks: sessions, per-block rollups, day rollups, user roles, file progress.
+
+A block is identified by its source and epoch. A block seen again with the same content is
+unchanged; with other content it replaces the stored one (its old day contributions are
+subtracted). Everything a batch writes goes in the caller's transaction, the files' progress
+included, so a file is never marked further read than what was committed. Rows come prepared
+by the reader process (:mod:`meterbook.ioledger`): here names become ids and rows are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+
+from meterbook.connectors.iolog import FileState
+from meterbook.ioledger import N_BUCKETS, READ, PreparedBlock
+from meterbook.periods import local_day
+from meterbook.pipeline import IoBatch
+from meterbook.store.dialect import insert_rows, upsert_rows
+from meterbook.store.dimensions import Dimensions
+from meterbook.store.ingest import BatchCounts
+from meterbook.store.schema import resources, users
+from meterbook.store.schema_io import (
+    BUCKETS,
+    IO_DAILY_KEYS,
+    IO_DAILY_MEASURES,
+    io_blocks,
+    io_daily,
+    io_files,
+    io_machine_blocks,
+    io_sessions,
+    io_user_blocks,
+    user_attributes,
+)
+
+SESSION_COLUMNS = ("block_id", "user_id", "machine_id", "direction", "role", "affiliation",
+                   "machine_group", "ops", "bytes", *BUCKETS)  # fmt: skip
+BLOCK_COLUMNS = (
+    "source_id", "block_ts", "logged_at", "digest", "run_id", "read_ops", "write_ops",
+    "read_bytes", "write_bytes", "users", "machines", "sessions",
+)  # fmt: skip
+_PER_BLOCK = ("block_id", "{key}", "block_ts", "{count}", "read_ops", "write_ops", "read_bytes",
+              "write_bytes")  # fmt: skip
+IdKey = tuple[str, int, int, int, str, str, int]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _columns(key: str, count: str) -> tuple[str, ...]:
+    return tuple(c.format(key=key, count=count) for c in _PER_BLOCK)
+
+
+class IoLogWriter:
+    """Writes batches of prepared IO-log blocks for one import run."""
+
+    def __init__(self, run_id: int, zone: tzinfo) -> None:
+        self.run_id = run_id
+        self.zone = zone
+        self.dims = Dimensions()
+        self._daily: dict[IdKey, list[Any]] = {}
+        self._attributes: dict[int, list[tuple[int, str, str]]] = {}
+        self._groups: dict[str, str] = {}
+        self._sources: dict[str, int] = {}
+
+    def write(self, conn: Connection, batch: IoBatch) -> BatchCounts:
+        counts = BatchCounts()
+        latest: dict[tuple[str, int], PreparedBlock] = {}
+        for block in batch.blocks:
+            if (block.source, block.epoch) in latest:
+                counts.unchanged += 1  # the same block twice in a batch: the last one counts
+            latest[(block.source, block.epoch)] = block
+        fresh: list[PreparedBlock] = []
+        for source in sorted({b.source for b in latest.values()}):
+            blocks = [b for b in latest.values() if b.source == source]
+            fresh += self._classify(conn, self._source(conn, source), blocks, counts)
+        if fresh:
+            self._insert(conn, fresh)
+        self._save_files(conn, batch.files)
+        return counts
+
+    def flush(self, conn: Connection) -> None:
+        """Apply the day-rollup changes gathered since the last flush (just before commit)."""
+        if not self._daily:
+            return
+        rows = []
+        for key, (sessions, ops, moved, counts) in self._daily.items():
+            dense = [0] * N_BUCKETS
+            for index, count in counts.items():
+                dense[index] = count
+            rows.append((*key, sessions, ops, moved, *dense))
+        self._daily = {}
+        upsert_rows(conn, io_daily, IO_DAILY_KEYS, (*IO_DAILY_KEYS, *IO_DAILY_MEASURES), rows)
+
+    def _source(self, conn: Connection, name: str) -> int:
+        if name not in self._sources:
+            self._sources[name] = self.dims.source(conn, "iolog", name, None)
+        return self._sources[name]
+
+    def _classify(self, conn: Connection, source_id: int, blocks: list[PreparedBlock],
+                  counts: BatchCounts) -> list[PreparedBlock]:  # fmt: skip
+        """The blocks to write: new ones, and changed ones (their old version removed)."""
+        c = io_blocks.c
+        query = select(c.id, c.block_ts, c.digest).where(
+            c.source_id == source_id, c.block_ts.in_([b.epoch for b in blocks])
+        )
+        stored = {row.block_ts: row for row in conn.execute(query)}
+        fresh = []
+        for block in blocks:
+            old = stored.get(block.epoch)
+            if old is not None and old.digest == block.digest:
+                counts.unchanged += 1
+                continue
+            if old is not None:
+                self._remove(conn, old.id, old.block_ts, source_id)
+                counts.updated += 1
+            else:
+                counts.inserted += 1
+            fresh.append(block)
+        return fresh
+
+    def _insert(self, conn: Connection, blocks: list[PreparedBlock]) -> None:
+        """Write the blocks' rows and gather their day contributions."""
+        user_names = {u for b in blocks for u in b.users}
+        user_ids = self.dims.names(conn, users, user_names)
+        groups = {s[1]: s[5] for b in blocks for s in b.sessions}
+        machine_ids = self.dims.names(
+            conn,
+            resources,
+            set(groups),
+            defaults={"kind": "machine"},
+            extra={m: {"group_name": g} for m, g in groups.items()},
+        )
+        self._keep_groups(conn, groups)
+        source_ids = {b.source: self._source(conn, b.source) for b in blocks}
+        insert_rows(conn, io_blocks, BLOCK_COLUMNS, [
+            (source_ids[b.source], b.epoch, b.logged_at, b.digest, self.run_id, *b.totals)
+            for b in blocks])  # fmt: skip
+        c = io_blocks.c
+        block_ids = {}
+        for source, source_id in source_ids.items():
+            stamps = [b.epoch for b in blocks if b.source == source]
+            for ts, block_id in conn.execute(select(c.block_ts, c.id).where(
+                    c.source_id == source_id, c.block_ts.in_(stamps))):  # fmt: skip
+                block_ids[(source, ts)] = block_id
+        sessions, per_user, per_machine = [], [], []
+        daily = self._daily
+        for block in blocks:
+            block_id = block_ids[(block.source, block.epoch)]
+            source_id = source_ids[block.source]
+            day = local_day(block.epoch, self.zone).isoformat()
+            for (
+                user,
+                machine,
+                direction,
+                role,
+                aff,
+                group,
+                ops,
+                moved,
+                items,
+                session,
+            ) in block.sessions:
+                user_id, machine_id = user_ids[user], machine_ids[machine]
+                dense = [0] * N_BUCKETS
+                for index, count in items:
+                    dense[index] = count
+                sessions.append((block_id, user_id, machine_id, direction, role, aff, group, ops,
+                                 moved, *dense))  # fmt: skip
+                key = (day, source_id, user_id, machine_id, role, group, direction)
+                sums = daily.get(key)
+                if sums is None:
+                    sums = daily[key] = [0, 0, 0, defaultdict(int)]
+                sums[0] += session
+                sums[1] += ops
+                sums[2] += moved
+                counts = sums[3]
+                for index, count in items:
+                    counts[index] += count
+            per_user += [(block_id, user_ids[u], block.epoch, *v) for u, v in block.users.items()]
+            per_machine += [(block_id, machine_ids[m], block.epoch, *v)
+                            for m, v in block.machines.items()]  # fmt: skip
+            seen = {(s[0], s[3], s[4]) for s in block.sessions}
+            for user, role, affiliation in seen:
+                self._note_attributes(conn, user_ids[user], block.epoch, role, affiliation)
+        insert_rows(conn, io_sessions, SESSION_COLUMNS, sessions)
+        insert_rows(conn, io_user_blocks, _columns("user_id", "machines"), per_user)
+        insert_rows(conn, io_machine_blocks, _columns("machine_id", "users"), per_machine)
+
+    def _remove(self, conn: Connection, block_id: int, block_ts: int, source_id: int) -> None:
+        """Delete a stored block and take its sessions out of the day rollup."""
+        day = local_day(block_ts, self.zone).isoformat()
+        s = io_sessions.c
+        query = select(*(s[c] for c in SESSION_COLUMNS)).where(s.block_id == block_id)
+        stored = [tuple(r) for r in conn.execute(query)]
+        with_read = {(r[1], r[2]) for r in stored if r[3] == READ}
+        for r in stored:
+            session = 1 if r[3] == READ or (r[1], r[2]) not in with_read else 0
+            key = (day, source_id, r[1], r[2], r[4], r[6], r[3])
+            sums = self._daily.setdefault(key, [0, 0, 0, defaultdict(int)])
+            sums[0] -= session
+            sums[1] -= r[7]
+            sums[2] -= r[8]
+            for index, count in enumerate(r[9:]):
+                if count:
+                    sums[3][index] -= count
+        for table in (io_sessions, io_user_blocks, io_machine_blocks):
+            conn.execute(delete(table).where(table.c.block_id == block_id))
+        conn.execute(delete(io_blocks).where(io_blocks.c.id == block_id))
+
+    def _keep_groups(self, conn: Connection, machines: dict[str, str]) -> None:
+        """A machine keeps the group it was last seen in."""
+        for name, group in machines.items():
+            if self._groups.get(name) == group:
+                continue
+            conn.execute(update(resources).where(resources.c.name == name)
+                         .values(group_name=group))  # fmt: skip
+            self._groups[name] = group
+
+    def _note_attributes(self, conn: Connection, user_id: int, epoch: int, role: str,
+                         affiliation: str) -> None:  # fmt: skip
+        """Record a user's role and affiliation when they differ from those in effect at
+        ``epoch``; the user's current ones are those of the latest change."""
+        history = self._attributes.get(user_id)
+        if history is None:
+            a = user_attributes.c
+            history = self._attributes[user_id] = [
+                (r.since_ts, r.role, r.affiliation)
+                for r in conn.execute(select(a.since_ts, a.role, a.affiliation)
+                                      .where(a.user_id == user_id).order_by(a.since_ts))
+            ]  # fmt: skip
+        if history and history[-1][0] <= epoch and history[-1][1:] == (role, affiliation):
+            return  # the common case: nothing changed since the latest record
+        in_effect = None
+        for since, *attrs in history:
+            if since <= epoch:
+                in_effect = tuple(attrs)
+        if in_effect == (role, affiliation) or any(since == epoch for since, _, _ in history):
+            return  # unchanged, or two roles in one block (the first one stands)
+        conn.execute(user_attributes.insert().values(user_id=user_id, since_ts=epoch, role=role,
+                                                     affiliation=affiliation))  # fmt: skip
+        history.append((epoch, role, affiliation))
+        history.sort()
+        if history[-1][0] == epoch:
+            conn.execute(update(users).where(users.c.id == user_id)
+                         .values(role=role, affiliation=affiliation))  # fmt: skip
+
+    def _save_files(self, conn: Connection, states: Sequence[FileState]) -> None:
+        f = io_files.c
+        for state in states:
+            key = hashlib.sha256(state.path.encode()).hexdigest()
+            values: dict[str, Any] = {
+                "path": state.path, "device": state.device, "inode": state.inode,
+                "head_digest": state.head_digest, "offset": state.offset, "lines": state.lines,
+                "size": state.size, "last_block_ts": state.last_block_ts, "updated_at": _now(),
+            }  # fmt: skip
+            done = conn.execute(update(io_files).where(f.path_key == key).values(**values))
+            if done.rowcount == 0:
+                source_id = self._source(conn, state.source)
+                conn.execute(io_files.insert().values(path_key=key, source_id=source_id, **values))
+
+
+def move_file(conn: Connection, old: str, new: str) -> None:
+    """Record that an imported file now lives at ``new`` (it was archived)."""
+    f = io_files.c
+    old_key = hashlib.sha256(old.encode()).hexdigest()
+    new_key = hashlib.sha256(new.encode()).hexdigest()
+    conn.execute(delete(io_files).where(f.path_key == new_key))
+    conn.execute(update(io_files).where(f.path_key == old_key).values(path_key=new_key, path=new))
