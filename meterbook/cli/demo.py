@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from meterbook.cli.context import AppContext
 from meterbook.cli.output import print_table
+from meterbook.connectors.iolog import IoLogConnector
 from meterbook.connectors.slurm import SlurmConnector
 from meterbook.importing import run_import
-from meterbook.periods import Period, zone_for
+from meterbook.periods import Period, parse_period, zone_for
+from meterbook.samples import iolog as iolog_sample
 from meterbook.samples import slurm as sample
 from meterbook.settings import CONFIG_NAME, load_settings, render_config
 from meterbook.store.core import upgrade_store
+from meterbook.store.queries import io as io_queries
 from meterbook.store.queries.usage import UsageRow, usage_summary
 
+IO_START = datetime(2026, 10, 1, tzinfo=UTC)
+IO_HOURS = 31 * 24
 DEMO_PERIOD = Period(sample.DEMO_START.date(), sample.DEMO_END.date(), "2026-08..2026-10")
 
 
@@ -44,7 +50,7 @@ Examples:
 )
 @click.pass_obj
 def demo(app: AppContext, folder: Path, jobs: int) -> None:
-    """Generate a realistic Slurm sample, import it into SQLite and show usage.
+    """Generate realistic Slurm accounting and NFS IO logs, import them into SQLite, show usage.
 
     The demo keeps its configuration, database and data in --dir (--db and --config do not
     apply). Running it again re-imports the same file: every record is then `unchanged`.
@@ -62,6 +68,11 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
             sample.write(out, jobs)
         tmp.replace(data)
         click.echo(f"generated {data} ({jobs:,} jobs of cluster aurora, Aug-Oct 2026)")
+    logs = folder / "data" / "nfs"
+    if not (logs / ".complete").exists():
+        iolog_sample.write_files(logs, IO_HOURS, start=IO_START, users=60, machines=12)
+        (logs / ".complete").write_text("")
+        click.echo(f"generated {logs}/ (hourly NFS IO logs of October 2026, 60 users)")
     settings = load_settings(config, discover=False)
     store, _, _ = upgrade_store(settings)
     try:
@@ -69,17 +80,38 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         result = run_import(store, connector, batch_size=settings.batch_size)
         click.echo(f"imported into {store.label}: {result.summary()} ({result.seconds:.1f} s)")
         with store.engine.connect() as conn:
+            known = io_queries.file_states(conn)
+        io_result = run_import(store, IoLogConnector([str(logs)], known=known, settle=0))
+        click.echo(f"imported IO logs: {io_result.summary()} ({io_result.seconds:.1f} s)")
+        with store.engine.connect() as conn:
             report = usage_summary(conn, DEMO_PERIOD, ("month",))
             accounts = usage_summary(
                 conn, Period(DEMO_PERIOD.start, DEMO_PERIOD.end, ""), ("account",), top=8
             )
+            scope = io_queries.IoScope(parse_period("2026-10"), store.zone)
+            io_stats = io_queries.io_stats(conn, scope)
+            io_users = io_queries.io_users(conn, scope, 5)
     finally:
         store.engine.dispose()
     _table("month", "Cluster aurora, usage by month", report.rows, report.total)
     _table("account", "Top accounts, Aug-Oct 2026", accounts.rows, None)
+    print_table(
+        ("blocks", "users", "machines", "sessions", "read ops", "write ops", "GiB read",
+         "GiB written"),
+        [(io_stats.blocks, io_stats.users, io_stats.machines, io_stats.sessions,
+          io_stats.read_ops, io_stats.write_ops, io_stats.read_bytes / 2**30,
+          io_stats.write_bytes / 2**30)],
+        title="NFS IO, October 2026", numeric_from=0,
+    )  # fmt: skip
+    print_table(
+        ("user", "role", "sessions", "machines", "read ops", "write ops"),
+        [(u.user, u.role, u.sessions, u.machines, u.read_ops, u.write_ops) for u in io_users],
+        title="Most active IO users, October 2026", numeric_from=2,
+    )  # fmt: skip
     click.echo(
         f"\nNext (with Meterbook on your PATH, e.g. after `. .venv/bin/activate`):\n"
-        f"  cd {folder} && meterbook usage --period 2026-09 --by user --top 10"
+        f"  cd {folder} && meterbook usage --period 2026-09 --by user --top 10\n"
+        f"  cd {folder} && meterbook io users --period 2026-10 --top 10"
     )
 
 
