@@ -18,6 +18,7 @@ N_BUCKETS = 45
 READ = 0
 LOWS = tuple(bucket_low(k) for k in range(N_BUCKETS))
 Sums = tuple[int, int, int, int, int]
+UserSums = tuple[int, int, int, int, int, int]
 
 
 @dataclass
@@ -27,8 +28,9 @@ class PreparedBlock:
     ``sessions`` rows are ``(user, machine, direction, role, affiliation, group, ops, bytes,
     buckets, session)`` with ``buckets`` as ``(index, count)`` pairs and ``session`` 1 when the
     row counts the (user, machine) session: its read histogram, or its write histogram when
-    there was no read. ``users`` and ``machines`` map a name to ``(count of the other,
-    read_ops, write_ops, read_bytes, write_bytes)``.
+    there was no read. ``machines`` maps a name to ``(users, read_ops, write_ops, read_bytes,
+    write_bytes)``; ``users`` maps a name to ``(machines, read_ops, write_ops, read_bytes,
+    write_bytes, rank)``, the rank by operations in the block (1 = most, ties by name).
     """
 
     source: str
@@ -37,7 +39,7 @@ class PreparedBlock:
     digest: int
     totals: tuple[int, int, int, int, int, int, int]
     sessions: list[tuple[Any, ...]] = field(default_factory=list)
-    users: dict[str, Sums] = field(default_factory=dict)
+    users: dict[str, UserSums] = field(default_factory=dict)
     machines: dict[str, Sums] = field(default_factory=dict)
 
 
@@ -71,8 +73,11 @@ def prepare_block(block: IoBlock) -> PreparedBlock:
     pairs = len({(k[1], k[2]) for k in block.sections})
     totals = (ops_total[0], ops_total[1], bytes_total[0], bytes_total[1], len(per_user),
               len(per_machine), pairs)  # fmt: skip
-    users: dict[str, Sums] = {u: (len(user_machines[u]), v[0], v[1], v[2], v[3])
-                              for u, v in per_user.items()}  # fmt: skip
+    order = sorted(per_user, key=lambda u: (-(per_user[u][0] + per_user[u][1]), u))
+    users: dict[str, UserSums] = {
+        u: (len(user_machines[u]), *per_user[u], rank)  # type: ignore[misc]
+        for rank, u in enumerate(order, 1)
+    }
     machines: dict[str, Sums] = {m: (len(machine_users[m]), v[0], v[1], v[2], v[3])
                                  for m, v in per_machine.items()}  # fmt: skip
     return PreparedBlock(block.source, block.epoch, block.logged_at[:40], block.digest, totals,

@@ -29,11 +29,13 @@ from meterbook.store.schema_io import (
     BUCKETS,
     IO_DAILY_KEYS,
     IO_DAILY_MEASURES,
+    IO_SIZES_KEYS,
     io_blocks,
     io_daily,
     io_files,
     io_machine_blocks,
     io_sessions,
+    io_sizes_daily,
     io_user_blocks,
     user_attributes,
 )
@@ -53,6 +55,13 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _dense(counts: dict[int, int]) -> list[int]:
+    dense = [0] * N_BUCKETS
+    for index, count in counts.items():
+        dense[index] = count
+    return dense
+
+
 def _columns(key: str, count: str) -> tuple[str, ...]:
     return tuple(c.format(key=key, count=count) for c in _PER_BLOCK)
 
@@ -65,6 +74,7 @@ class IoLogWriter:
         self.zone = zone
         self.dims = Dimensions()
         self._daily: dict[IdKey, list[Any]] = {}
+        self._sizes: dict[tuple[str, int, str, str, int], defaultdict[int, int]] = {}
         self._attributes: dict[int, list[tuple[int, str, str]]] = {}
         self._groups: dict[str, str] = {}
         self._sources: dict[str, int] = {}
@@ -89,14 +99,13 @@ class IoLogWriter:
         """Apply the day-rollup changes gathered since the last flush (just before commit)."""
         if not self._daily:
             return
-        rows = []
-        for key, (sessions, ops, moved, counts) in self._daily.items():
-            dense = [0] * N_BUCKETS
-            for index, count in counts.items():
-                dense[index] = count
-            rows.append((*key, sessions, ops, moved, *dense))
+        rows = [(*key, sessions, ops, moved, *_dense(counts))
+                for key, (sessions, ops, moved, counts) in self._daily.items()]  # fmt: skip
         self._daily = {}
         upsert_rows(conn, io_daily, IO_DAILY_KEYS, (*IO_DAILY_KEYS, *IO_DAILY_MEASURES), rows)
+        sized = [(*key, *_dense(counts)) for key, counts in self._sizes.items()]
+        self._sizes = {}
+        upsert_rows(conn, io_sizes_daily, IO_SIZES_KEYS, (*IO_SIZES_KEYS, *BUCKETS), sized)
 
     def _source(self, conn: Connection, name: str) -> int:
         if name not in self._sources:
@@ -150,7 +159,7 @@ class IoLogWriter:
                     c.source_id == source_id, c.block_ts.in_(stamps))):  # fmt: skip
                 block_ids[(source, ts)] = block_id
         sessions, per_user, per_machine = [], [], []
-        daily = self._daily
+        daily, sizes = self._daily, self._sizes
         for block in blocks:
             block_id = block_ids[(block.source, block.epoch)]
             source_id = source_ids[block.source]
@@ -181,8 +190,12 @@ class IoLogWriter:
                 sums[1] += ops
                 sums[2] += moved
                 counts = sums[3]
+                sized = sizes.get(size_key := (day, source_id, role, group, direction))
+                if sized is None:
+                    sized = sizes[size_key] = defaultdict(int)
                 for index, count in items:
                     counts[index] += count
+                    sized[index] += count
             per_user += [(block_id, user_ids[u], block.epoch, *v) for u, v in block.users.items()]
             per_machine += [(block_id, machine_ids[m], block.epoch, *v)
                             for m, v in block.machines.items()]  # fmt: skip
@@ -190,7 +203,7 @@ class IoLogWriter:
             for user, role, affiliation in seen:
                 self._note_attributes(conn, user_ids[user], block.epoch, role, affiliation)
         insert_rows(conn, io_sessions, SESSION_COLUMNS, sessions)
-        insert_rows(conn, io_user_blocks, _columns("user_id", "machines"), per_user)
+        insert_rows(conn, io_user_blocks, (*_columns("user_id", "machines"), "rank"), per_user)
         insert_rows(conn, io_machine_blocks, _columns("machine_id", "users"), per_machine)
 
     def _remove(self, conn: Connection, block_id: int, block_ts: int, source_id: int) -> None:
@@ -207,9 +220,11 @@ class IoLogWriter:
             sums[0] -= session
             sums[1] -= r[7]
             sums[2] -= r[8]
+            sized = self._sizes.setdefault((day, source_id, r[4], r[6], r[3]), defaultdict(int))
             for index, count in enumerate(r[9:]):
                 if count:
                     sums[3][index] -= count
+                    sized[index] -= count
         for table in (io_sessions, io_user_blocks, io_machine_blocks):
             conn.execute(delete(table).where(table.c.block_id == block_id))
         conn.execute(delete(io_blocks).where(io_blocks.c.id == block_id))

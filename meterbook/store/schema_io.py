@@ -9,6 +9,8 @@ reading the raw rows. Block times are Unix epoch seconds.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -104,7 +106,7 @@ io_sessions = Table(
 )
 
 
-def _per_block(name: str, key: str, count: str) -> Table:
+def _per_block(name: str, key: str, count: str, *extra: Any) -> Table:
     return Table(
         name,
         metadata,
@@ -118,13 +120,35 @@ def _per_block(name: str, key: str, count: str) -> Table:
         Column("write_bytes", BigInteger, nullable=False),
         PrimaryKeyConstraint("block_id", key, name=f"pk_{name}"),
         Index(f"ix_{name}_{key}_ts", key, "block_ts"),
+        *extra,
     )
 
 
-#: Per block and user: how many machines, operations and bytes.
-io_user_blocks = _per_block("io_user_blocks", "user_id", "machines")
+#: Per block and user: how many machines, operations and bytes, and the user's rank in the
+#: block by operations (1 = most), so that the top users of every block are an index range.
+io_user_blocks = _per_block(
+    "io_user_blocks", "user_id", "machines",
+    Column("rank", Integer, nullable=False),
+    Index("ix_io_user_blocks_rank_ts", "rank", "block_ts"),
+)  # fmt: skip
 #: Per block and machine: how many users, operations and bytes.
 io_machine_blocks = _per_block("io_machine_blocks", "machine_id", "users")
+
+#: Key columns of the day rollup of sizes (small: for the distributions overall, by role and
+#: by machine group).
+IO_SIZES_KEYS = ("day", "source_id", "role", "machine_group", "direction")
+
+io_sizes_daily = Table(
+    "io_sizes_daily",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("source_id", Integer, nullable=False),
+    Column("role", Ident(60), nullable=False),
+    Column("machine_group", Ident(NAME), nullable=False),
+    Column("direction", SmallInteger, nullable=False),
+    *_buckets(),
+    UniqueConstraint(*IO_SIZES_KEYS, name="uq_io_sizes_daily_key"),
+)
 
 #: Key columns of the day rollup.
 IO_DAILY_KEYS = ("day", "source_id", "user_id", "machine_id", "role", "machine_group",

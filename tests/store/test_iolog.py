@@ -17,7 +17,13 @@ from meterbook.periods import Period, parse_period
 from meterbook.store.core import Store
 from meterbook.store.queries import io as q
 from meterbook.store.schema import users
-from meterbook.store.schema_io import BUCKETS, io_daily, io_sessions, user_attributes
+from meterbook.store.schema_io import (
+    BUCKETS,
+    io_daily,
+    io_sessions,
+    io_sizes_daily,
+    user_attributes,
+)
 from tests.conftest import DATA
 
 SMALL = DATA / "nfsdiostats-small.log"
@@ -180,8 +186,10 @@ def test_every_bucket_column_adds_up(store: Store, tmp_path: Path) -> None:
     with store.engine.connect() as conn:
         raw = conn.execute(select(*(func.sum(io_sessions.c[b]) for b in BUCKETS))).one()
         daily = conn.execute(select(*(func.sum(io_daily.c[b]) for b in BUCKETS))).one()
+        sizes = conn.execute(select(*(func.sum(io_sizes_daily.c[b]) for b in BUCKETS))).one()
         s = q.io_stats(conn, q.IoScope(Period(date(2024, 12, 1), date(2025, 2, 1), ""), store.zone))
     assert [int(x or 0) for x in raw] == [int(x or 0) for x in daily]
+    assert [int(x or 0) for x in raw] == [int(x or 0) for x in sizes]
     assert s.blocks == 72 and s.read_ops + s.write_ops == sum(int(x or 0) for x in raw)
 
 

@@ -29,6 +29,7 @@ from meterbook.store.schema_io import (
     io_files,
     io_machine_blocks,
     io_sessions,
+    io_sizes_daily,
     io_user_blocks,
 )
 
@@ -269,22 +270,30 @@ def io_machines(conn: Connection, scope: IoScope, limit: int | None = None) -> l
 
 def io_sizes(conn: Connection, scope: IoScope, by: str | None = None,
              where: Any = None) -> list[SizeRow]:  # fmt: skip
-    """Operations per size bucket, overall or per role, machine group, user or machine."""
+    """Operations per size bucket, overall or per role, machine group, user or machine.
+
+    Overall, by role and by group come from the small sizes rollup; per user or machine (and
+    ``where``, used for one user or machine) from the day rollup, which has them.
+    """
     if by is not None and by not in SIZE_GROUPS:
         raise ConfigError(f"--by: {by!r} is not one of {', '.join(SIZE_GROUPS)}")
-    labels: dict[str | None, Any] = {None: None, "role": _D.role, "group": _D.machine_group,
+    small = by in (None, "role", "group") and where is None
+    t = (io_sizes_daily if small else io_daily).c
+    labels: dict[str | None, Any] = {None: None, "role": t.role, "group": t.machine_group,
                                      "user": users.c.name, "machine": resources.c.name}  # fmt: skip
     label = labels[by]
-    query = select(*([label] if label is not None else []), _D.direction,
-                   *(_sum(_D[b]).label(b) for b in BUCKETS))  # fmt: skip
+    query = select(*([label] if label is not None else []), t.direction,
+                   *(_sum(t[b]).label(b) for b in BUCKETS))  # fmt: skip
     if by == "user":
-        query = query.join(users, users.c.id == _D.user_id)
+        query = query.join(users, users.c.id == t.user_id)
     elif by == "machine":
-        query = query.join(resources, resources.c.id == _D.machine_id)
-    query = query.where(_days_in(scope))
+        query = query.join(resources, resources.c.id == t.machine_id)
+    query = query.where(t.day >= scope.period.start, t.day < scope.period.end)
+    if scope.source:
+        query = query.where(t.source_id == _source_id(scope.source))
     if where is not None:
         query = query.where(where)
-    query = query.group_by(*([label] if label is not None else []), _D.direction)
+    query = query.group_by(*([label] if label is not None else []), t.direction)
     counts: dict[str, list[list[int]]] = {}
     for row in conn.execute(query):
         name = "all" if label is None else str(row[0])
@@ -409,15 +418,12 @@ def _machines_of(conn: Connection, block_ids: Sequence[int], user_ids: Sequence[
 
 
 def io_history(conn: Connection, scope: IoScope, top: int = 5) -> list[BlockUserRow]:
-    """The ``top`` users of every block of the scope, by operations."""
-    ops = _U.read_ops + _U.write_ops
-    rank = func.row_number().over(partition_by=_U.block_id, order_by=(ops.desc(), users.c.name))
-    ranked = (select(_U.block_ts, users.c.name, _U.machines, _U.read_ops, _U.write_ops,
-                     _U.read_bytes, _U.write_bytes, rank.label("rank"))
-              .join(users, users.c.id == _U.user_id)
-              .where(_per_block_in(io_user_blocks, scope)).subquery())  # fmt: skip
-    query = select(ranked).where(ranked.c.rank <= top).order_by(ranked.c.block_ts,
-                                                                 ranked.c.rank)  # fmt: skip
+    """The ``top`` users of every block of the scope, by operations (ranks are stored)."""
+    query = (select(_U.block_ts, users.c.name, _U.machines, _U.read_ops, _U.write_ops,
+                    _U.read_bytes, _U.write_bytes, _U.rank)
+             .join(users, users.c.id == _U.user_id)
+             .where(_U.rank <= top, _per_block_in(io_user_blocks, scope))
+             .order_by(_U.block_ts, _U.rank))  # fmt: skip
     return [BlockUserRow(**_ops(r), time=_when(r.block_ts, scope.zone).strftime("%Y-%m-%d %H:%M"),
                          rank=int(r.rank), user=r.name, machines=str(r.machines))
             for r in conn.execute(query)]  # fmt: skip
