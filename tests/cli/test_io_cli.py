@@ -91,3 +91,35 @@ def test_errors(ledger: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 4 and "no such file or directory" in err
     code, out, _ = run(capsys, "io", "stats", "--period", "2024-01")
     assert code == 0 and "│ blocks" in out
+
+
+def test_follow_as_a_service(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """`--follow` imports as the file grows and stops cleanly on SIGTERM (exit code 0)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run(capsys, "init")
+    log = workdir / "nfsdiostats.log"
+    text = SMALL.read_bytes()
+    log.write_bytes(text[: text.index(b"Log: 2025-03-07 03")])
+    env = {**__import__("os").environ, "MB_IOLOG_POLL": "0.1"}
+    proc = subprocess.Popen([sys.executable, "-m", "meterbook", "import", "iolog", str(log),
+                             "--follow", "--settle", "0", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
+
+    def blocks() -> int:
+        _, out, _ = run(capsys, "io", "stats", "--period", "2025-03", "--format", "json")
+        return int(json.loads(out)["blocks"])
+
+    deadline = time.monotonic() + 30
+    while blocks() < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log.write_bytes(text)
+    while blocks() < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["inserted"] == 3 and blocks() == 3
