@@ -43,3 +43,28 @@ def test_it_looks_like_a_cluster(tmp_path) -> None:  # type: ignore[no-untyped-d
     ]
     keys = pa.concat_tables(tables)["key"].to_pylist()
     assert len(keys) == len(set(keys)) == 6000
+
+
+def test_io_logs_look_like_a_file_server(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from meterbook.connectors.iolog import IoBlock, IoLogConnector
+    from meterbook.samples import iolog
+
+    files = iolog.write_files(tmp_path, 24 * 15, users=80, machines=10, rotate_days=7)
+    assert [f.name for f in files] == [
+        "nfsdiostats-2025-01-01.log",
+        "nfsdiostats-2025-01-08.log",
+        "nfsdiostats-2025-01-15.log",
+    ]
+    assert list(iolog.blocks(5, seed=3)) == list(iolog.blocks(5, seed=3))
+    blocks = [
+        b for b in IoLogConnector([str(tmp_path)], settle=0).items() if isinstance(b, IoBlock)
+    ]
+    assert len(blocks) == 24 * 15
+    sections = [s for b in blocks for s in b.sections.values()]
+    roles = {s.header.role for s in sections}
+    assert roles <= {"stud", "staff", "guest", "ueb"} and len(roles) >= 3
+    assert {s.header.direction for s in sections} == {0, 1}
+    sizes = {k for s in sections for k in s.buckets}
+    assert {0, 1} & sizes and max(sizes) >= 25  # tiny requests and large ones
+    busy = [len(b.sections) for b in blocks]
+    assert max(busy) > 3 * (min(busy) + 1)  # working hours and nights
