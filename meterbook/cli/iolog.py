@@ -245,17 +245,25 @@ def _detail(fmt: str, detail: q.Detail, peer: str, part: str, title: str) -> Non
         _emit("table", columns, rows, None, f"{title}: {name}")
 
 
+def detail_options(peers: str) -> Callable[[F], F]:
+    """``--grain`` and ``--part``, the options of one user's or one machine's view."""
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--part", type=click.Choice(("peers", "sizes", "series")), default="series",
+            show_default=True, help=f"Which table --format csv prints (peers: {peers}).",
+        )(func)  # fmt: skip
+        return click.option(
+            "--grain", type=click.Choice(q.GRAINS), default="day", show_default=True
+        )(func)
+
+    return decorate
+
+
 @io.command(epilog="Example:\n\n  meterbook io user alice --period 2025-03 --grain hour")
 @click.argument("name")
 @scope_options
-@click.option("--grain", type=click.Choice(q.GRAINS), default="day", show_default=True)
-@click.option(
-    "--part",
-    type=click.Choice(("peers", "sizes", "series")),
-    default="series",
-    show_default=True,
-    help="Which table --format csv prints (peers: machines).",
-)
+@detail_options("machines")
 @pass_app
 def user(app: AppContext, name: str, period: str | None, start: str | None, end: str | None,
          source: str | None, fmt: str, grain: str, part: str) -> None:  # fmt: skip
@@ -269,14 +277,7 @@ def user(app: AppContext, name: str, period: str | None, start: str | None, end:
 @io.command(epilog="Example:\n\n  meterbook io machine gpu03 --period 2025-03")
 @click.argument("name")
 @scope_options
-@click.option("--grain", type=click.Choice(q.GRAINS), default="day", show_default=True)
-@click.option(
-    "--part",
-    type=click.Choice(("peers", "sizes", "series")),
-    default="series",
-    show_default=True,
-    help="Which table --format csv prints (peers: users).",
-)
+@detail_options("users")
 @pass_app
 def machine(app: AppContext, name: str, period: str | None, start: str | None, end: str | None,
             source: str | None, fmt: str, grain: str, part: str) -> None:  # fmt: skip
