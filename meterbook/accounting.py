@@ -8,9 +8,9 @@ node and memory hours equal to its CPUs, GPUs, nodes and memory (GiB) times that
 to each day of the accounting time zone that it overlaps its rates times the hours of overlap,
 as Open XDMoD does. Counts: ``jobs_started`` on the day holding ``start`` (with the record's
 wait, counted in ``jobs_waited`` when known, and IO operations), ``jobs_ended`` on the day
-holding the last instant before ``end``,
-``jobs_carried`` on every later day it overlaps, so that the jobs running in a window are
-``started`` in it plus ``carried`` on its first day and every measure stays additive. A record
+holding the last instant before ``end``, ``jobs_carried`` on every later day it overlaps, so
+that the jobs running in a window are ``started`` in it plus ``carried`` on its first day and
+every measure stays additive. A record
 without a start adds nothing; one without an end (still running), or with ``end == start``,
 counts as started (and ended when it has an end) but has no hours.
 """
@@ -68,19 +68,6 @@ def wait_hours(table: pa.Table) -> pa.Array:
     """Hours from submission to start (never negative; null when either is unknown)."""
     waited = pc.subtract(table["start_ts"], table["submit_ts"])
     return pc.divide(pc.max_element_wise(waited, 0.0, skip_nulls=False), 3600.0)
-
-
-def hours(table: pa.Table) -> dict[str, pa.Array]:
-    """Wall, CPU, GPU, node and memory hours of each record (rate x (end - start))."""
-    span = pc.subtract(table["end_ts"], table["start_ts"])
-    wall = pc.fill_null(pc.if_else(pc.greater(span, 0), pc.divide(span, 3600.0), 0.0), 0.0)
-    return {
-        "wall_hours": wall,
-        "cpu_hours": pc.multiply(_f(table["cpus"]), wall),
-        "gpu_hours": pc.multiply(_f(table["gpus"]), wall),
-        "node_hours": pc.multiply(_f(table["nodes"]), wall),
-        "mem_gb_hours": pc.multiply(_f(table["mem_gb"]), wall),
-    }
 
 
 def derive(table: pa.Table) -> pa.Table:

@@ -101,7 +101,7 @@ def run_import(
     chunk = min(CHUNK, batch_size)
     produce: Callable[[], Iterator[Any]]
     writer: Any
-    if getattr(connector, "record_type", "usage") == "io":
+    if connector.record_type == "io":
         writer = IoLogWriter(run_id, store.zone)
 
         def produce() -> Iterator[Any]:
@@ -113,7 +113,7 @@ def run_import(
             return read_batches(connector, chunk, store.zone)
 
     if parallel is None:
-        parallel = can_fork() and not getattr(connector, "follow", False)
+        parallel = can_fork() and not connector.follow
     if any(f.name == "-" for f in connector.inputs):
         parallel = False  # a child process gets /dev/null as its standard input
     if parallel:

@@ -158,10 +158,3 @@ def split_seconds(t0: float, t1: float, zone: tzinfo) -> Iterator[tuple[date, fl
         first = False
         t0 = cut
         local += _DAY
-
-
-def split_by_day(
-    start: datetime, end: datetime, zone: tzinfo
-) -> Iterator[tuple[date, float, bool]]:
-    """:func:`split_seconds` for aware datetimes."""
-    return split_seconds(start.timestamp(), end.timestamp(), zone)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -41,3 +43,15 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def stacked(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """One decorator applying ``options`` in the order they are written (as listed in help)."""
+
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate

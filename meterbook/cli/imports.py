@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 import click
 from rich.progress import (
@@ -16,7 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from meterbook.cli.context import AppContext, pass_app
+from meterbook.cli.context import AppContext, pass_app, stacked
 from meterbook.cli.output import format_option, print_csv, print_json, print_table
 from meterbook.connectors.base import Connector
 from meterbook.connectors.slurm import SlurmConnector
@@ -27,7 +26,8 @@ from meterbook.importing import Progress as ProgressFn
 from meterbook.periods import zone_for
 from meterbook.store.queries.imports import count_rejects, list_rejects, list_runs
 
-_common = [
+#: The options every importer takes.
+common = stacked(
     click.option(
         "--strict", is_flag=True, help="Fail on the first rejected line; nothing is committed."
     ),
@@ -38,17 +38,7 @@ _common = [
         metavar="N",
         help="Records per transaction (default from the configuration).",
     ),
-]
-
-
-F = TypeVar("F", bound=Callable[..., None])
-
-
-def common(func: F) -> F:
-    """The options every importer takes."""
-    for option in reversed(_common):
-        func = option(func)
-    return func
+)
 
 
 @click.group(
@@ -176,7 +166,7 @@ def report_import(
     """Run an import and print its result (one line, or JSON); fail when all was rejected."""
     store = app.store()
     size = batch_size or app.settings().batch_size
-    show = sys.stdout.isatty() and not as_json and not getattr(connector, "follow", False)
+    show = sys.stdout.isatty() and not as_json and not connector.follow
     with _progress(show) as progress:
         result = run_import(store, connector, batch_size=size, strict=strict, progress=progress)
     if as_json:

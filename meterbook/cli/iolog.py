@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from meterbook.cli.context import AppContext, pass_app
+from meterbook.cli.context import AppContext, F, pass_app, stacked
 from meterbook.cli.imports import common, import_, report_import
 from meterbook.cli.output import format_option, print_csv, print_json, print_table
 from meterbook.connectors.iolog import IoLogConnector
@@ -21,8 +21,6 @@ from meterbook.iolog_files import archive, fully_imported
 from meterbook.periods import resolve_period
 from meterbook.store.io_ingest import move_file
 from meterbook.store.queries import io as q
-
-F = TypeVar("F", bound=Callable[..., None])
 
 
 @contextmanager
@@ -107,17 +105,14 @@ def iolog(app: AppContext, paths: tuple[str, ...], source: str | None, archive_d
 # -- the dashboard ------------------------------------------------------------------------------
 
 
-def scope_options(func: F) -> F:
-    options = [
-        click.option("--period", metavar="P", help="2025, 2025-Q1, 2025-03 or 2025-03-07."),
-        click.option("--from", "start", metavar="DATE", help="First day (with --to)."),
-        click.option("--to", "end", metavar="DATE", help="Last day, inclusive."),
-        click.option("--source", metavar="NAME", help="Only this log stream."),
-        format_option,
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+#: The options every IO view takes.
+scope_options = stacked(
+    click.option("--period", metavar="P", help="2025, 2025-Q1, 2025-03 or 2025-03-07."),
+    click.option("--from", "start", metavar="DATE", help="First day (with --to)."),
+    click.option("--to", "end", metavar="DATE", help="Last day, inclusive."),
+    click.option("--source", metavar="NAME", help="Only this log stream."),
+    format_option,
+)
 
 
 def _scope(app: AppContext, period: str | None, start: str | None, end: str | None,
@@ -247,17 +242,13 @@ def _detail(fmt: str, detail: q.Detail, peer: str, part: str, title: str) -> Non
 
 def detail_options(peers: str) -> Callable[[F], F]:
     """``--grain`` and ``--part``, the options of one user's or one machine's view."""
-
-    def decorate(func: F) -> F:
-        func = click.option(
+    return stacked(
+        click.option("--grain", type=click.Choice(q.GRAINS), default="day", show_default=True),
+        click.option(
             "--part", type=click.Choice(("peers", "sizes", "series")), default="series",
             show_default=True, help=f"Which table --format csv prints (peers: {peers}).",
-        )(func)  # fmt: skip
-        return click.option(
-            "--grain", type=click.Choice(q.GRAINS), default="day", show_default=True
-        )(func)
-
-    return decorate
+        ),
+    )  # fmt: skip
 
 
 @io.command(epilog="Example:\n\n  meterbook io user alice --period 2025-03 --grain hour")

@@ -74,20 +74,6 @@ class UsageRecord:
     attrs: dict[str, Any] | None = None
     fingerprint: str | None = None
 
-    @property
-    def wall_seconds(self) -> float:
-        """Seconds of ``[start, end)``; zero when either end is unknown."""
-        if self.start is None or self.end is None:
-            return 0.0
-        return max((self.end - self.start).total_seconds(), 0.0)
-
-    @property
-    def wait_seconds(self) -> float | None:
-        """Seconds from submission to start, when both are known (never negative)."""
-        if self.start is None or self.submit is None:
-            return None
-        return max((self.start - self.submit).total_seconds(), 0.0)
-
 
 @dataclass(frozen=True, slots=True)
 class Reject:
@@ -252,6 +238,10 @@ class Connector(ABC):
 
     kind: ClassVar[str]
     natural_key: ClassVar[str]
+    #: What the connector yields: usage records, or IO-log blocks ("io").
+    record_type: ClassVar[str] = "usage"
+    #: Whether it keeps reading as its inputs grow (then it never ends by itself).
+    follow: bool = False
 
     def __init__(self) -> None:
         self.skipped: Counter[str] = Counter()

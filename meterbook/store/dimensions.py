@@ -82,9 +82,3 @@ class Dimensions:
                 found = conn.execute(select(sources.c.id).where(where)).scalar_one()
             self._sources[key] = found
         return self._sources[key]
-
-    def forget(self) -> None:
-        """Drop cached ids (after a rollback, ids created in it no longer exist)."""
-        for cache in self._ids.values():
-            cache.clear()
-        self._sources.clear()

@@ -156,7 +156,7 @@ rejects = Table(
 # tables of Open XDMoD it has no foreign keys (five per row would cost more than the insert
 # itself on PostgreSQL), so the org-model commands check references before removing anything.
 # It stores rates (cpus, gpus, nodes, mem_gb) and the interval; hours are rate x (end - start)
-# (see meterbook.accounting and store.queries.records), kept summed in the day rollup.
+# (meterbook.accounting splits them across days), kept summed in the day rollup.
 usage_records = Table(
     "usage_records",
     metadata,

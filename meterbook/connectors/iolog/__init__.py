@@ -220,7 +220,6 @@ class IoLogConnector(Connector):
         last = b"\n"
         with file.open("rb") as fh:
             fh.seek(offset)
-            start = offset
             for raw in fh:
                 number += 1
                 last = raw
@@ -274,7 +273,6 @@ class IoLogConnector(Connector):
                     rejects, buckets = [], None
                     hasher = hashlib.blake2b(raw, digest_size=8)
                     block = IoBlock(source, int(m[2]), m[1].decode(errors="replace"), name, number)
-                    start = here
                     continue
                 if not raw.strip():
                     continue
@@ -289,7 +287,6 @@ class IoLogConnector(Connector):
             block.digest = _signed(hasher)
             yield from rejects
             yield block, end, number
-        del start
 
     def _count(self, path: str, read: int) -> None:
         for entry in self.inputs:
