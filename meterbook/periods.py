@@ -158,3 +158,32 @@ def split_seconds(t0: float, t1: float, zone: tzinfo) -> Iterator[tuple[date, fl
         first = False
         t0 = cut
         local += _DAY
+
+
+@dataclass(frozen=True, slots=True)
+class SprintCalendar:
+    """Sprints of ``days`` days; sprint ``anchor`` starts on ``anchor_start``."""
+
+    anchor: int
+    anchor_start: date
+    days: int = 14
+
+    def sprint(self, number: int) -> Period:
+        start = self.anchor_start + timedelta(days=(number - self.anchor) * self.days)
+        return Period(start, start + timedelta(days=self.days), f"sprint-{number}")
+
+    def number_of(self, day: date) -> int:
+        """The number of the sprint holding ``day``."""
+        return self.anchor + (day - self.anchor_start).days // self.days
+
+    def parse(self, text: str, *, today: date | None = None) -> Period:
+        """``current``, ``previous`` or a sprint number."""
+        text = text.strip().lower()
+        today = today or date.today()
+        if text == "current":
+            return self.sprint(self.number_of(today))
+        if text == "previous":
+            return self.sprint(self.number_of(today) - 1)
+        if not re.fullmatch(r"-?\d{1,6}", text):
+            raise ConfigError(f"--sprint: {text!r} is not a sprint (a number, current or previous)")
+        return self.sprint(int(text))

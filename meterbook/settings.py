@@ -14,6 +14,7 @@ import os
 import stat
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from meterbook.errors import ConfigError
+from meterbook.sources import AlibabaSource, CmlSource, parse_sources
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,9 @@ FILE_KEYS: dict[tuple[str, str], str] = {
     ("iolog", "settle_seconds"): "iolog_settle",
     ("iolog", "poll_seconds"): "iolog_poll",
     ("iolog", "heavy_ops_per_hour"): "io_heavy_threshold",
+    ("periods", "sprint_anchor"): "sprint_anchor",
+    ("periods", "sprint_anchor_start"): "sprint_anchor_start",
+    ("periods", "sprint_days"): "sprint_days",
     ("secrets", "file"): "secrets_file",
 }
 SECRET_FIELDS = ("database_password",)
@@ -56,6 +61,10 @@ class Settings(BaseModel):
     iolog_settle: float = Field(default=120.0, ge=0)
     iolog_poll: float = Field(default=10.0, gt=0)
     io_heavy_threshold: int = Field(default=250_000, ge=1)
+    sprint_anchor: int = 15
+    sprint_anchor_start: date = date(2025, 2, 13)
+    sprint_days: int = Field(default=14, ge=1, le=366)
+    sources: dict[str, CmlSource | AlibabaSource] = Field(default_factory=dict)
     secrets_file: Path | None = None
     config_file: Path | None = None
 
@@ -113,6 +122,9 @@ def _values_from_file(path: Path) -> dict[str, Any]:
     for section, content in data.items():
         if not isinstance(content, dict):
             raise ConfigError(f"{path}: '{section}' must be a [section]")
+        if section == "sources":
+            values["sources"] = parse_sources(content, str(path))
+            continue
         for key, value in content.items():
             if "password" in key or "secret" in key or key.endswith("_key"):
                 raise ConfigError(
@@ -239,6 +251,31 @@ poll_seconds = {iolog_poll:g}
 #                                                                       MB_IO_HEAVY_THRESHOLD
 heavy_ops_per_hour = {io_heavy_threshold}
 
+[periods]
+# Sprints (`--sprint N`, `--sprint current`): sprint `sprint_anchor` starts on
+# `sprint_anchor_start` at 00:00 in the accounting time zone; each lasts
+# `sprint_days` days.                      MB_SPRINT_ANCHOR, MB_SPRINT_ANCHOR_START, MB_SPRINT_DAYS
+sprint_anchor = {sprint_anchor}
+sprint_anchor_start = {sprint_anchor_start}
+sprint_days = {sprint_days}
+
+# API sources for `meterbook collect NAME` (docs/collectors.md). Keys come from the
+# environment, never from this file.
+#
+# [sources.ml-prod]
+# type = "cml"
+# url = "https://ml.example.com"
+# api_key_env = "CML_PROD_API_KEY"       # the variable that holds the API key
+# memory_unit = "GiB"                    # GiB, MiB, bytes or GB
+#
+# [sources.ali-hk]
+# type = "alibaba-cms"
+# region = "cn-hongkong"                 # ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET
+# period = 300
+# [sources.ali-hk.inventory.PROD]
+# web = [{{ id = "i-j6c1", name = "prod-web-01" }}, {{ id = "i-j6c2", name = "prod-web-02" }}]
+# rds = [{{ id = "rm-j6c3", name = "prod-db" }}]
+
 # [secrets]
 # A TOML file with `database_password = "..."`, readable only by you.   MB_SECRETS_FILE
 # file = "secrets.toml"
@@ -256,4 +293,7 @@ def render_config(settings: Settings, database_url: str) -> str:
         iolog_settle=settings.iolog_settle,
         iolog_poll=settings.iolog_poll,
         io_heavy_threshold=settings.io_heavy_threshold,
+        sprint_anchor=settings.sprint_anchor,
+        sprint_anchor_start=settings.sprint_anchor_start.isoformat(),
+        sprint_days=settings.sprint_days,
     )

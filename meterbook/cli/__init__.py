@@ -19,6 +19,7 @@ Examples:
   meterbook init                       write meterbook.toml, create meterbook.db
   meterbook import slurm sacct.log     import Slurm accounting
   meterbook usage --period 2017-01 --by account
+  meterbook collect ml-prod            collect from an API source of meterbook.toml
   meterbook demo                       a ready-made ledger with sample data
 """,
 )
@@ -49,9 +50,9 @@ def cli(ctx: click.Context, config: Path | None, database_url: str | None, verbo
 
 
 def _register() -> None:
-    from meterbook.cli import demo, imports, iolog, setup, usage
+    from meterbook.cli import collect, demo, imports, iolog, setup, usage
 
-    for module in (setup, imports, usage, iolog, demo):
+    for module in (setup, imports, usage, iolog, collect, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -6,6 +6,7 @@ import click
 
 from meterbook.cli.context import AppContext, pass_app
 from meterbook.cli.output import format_option, print_csv, print_json, print_table, rounded
+from meterbook.collecting import requested_period
 from meterbook.periods import resolve_period
 from meterbook.store.queries.usage import DIMENSIONS, UsageFilters, UsageReport, usage_summary
 
@@ -29,6 +30,7 @@ Examples:
   meterbook usage --from 2016-12-22 --to 2017-01-01 --by day
   meterbook usage --period 2026-Q3 --by user --top 10 --cluster aurora
   meterbook usage --period 2026 --by month --by partition --format csv
+  meterbook usage --source ml-prod --period 2024-07 --by user --by workload
 """
 )
 @click.option(
@@ -56,6 +58,14 @@ Examples:
 @click.option("--qos", multiple=True, metavar="NAME", help="Only this QOS.")
 @click.option("--state", multiple=True, metavar="STATE", help="Only this job state.")
 @click.option(
+    "--source",
+    "source_names",
+    multiple=True,
+    metavar="NAME",
+    help="Only this source: a cluster's stream, a workbench (repeatable).",
+)
+@click.option("--sprint", metavar="N", help="Sprint N, `current` or `previous`.")
+@click.option(
     "--top",
     type=int,
     metavar="N",
@@ -76,6 +86,8 @@ def usage(
     partition: tuple[str, ...],
     qos: tuple[str, ...],
     state: tuple[str, ...],
+    source_names: tuple[str, ...],
+    sprint: str | None,
     top: int | None,
     fmt: str,
 ) -> None:
@@ -85,8 +97,14 @@ def usage(
     `running` counts jobs that ran at some time in the period (or group); `avg wait h` is
     the mean time from submission to start of the jobs that started.
     """
-    window = resolve_period(period, start, end)
-    filters = UsageFilters(cluster, user, account, partition, qos, state)
+    if sprint is not None:
+        found = requested_period(app.settings(), period=period, start=start, end=end,
+                                 sprint=sprint)  # fmt: skip
+        assert found is not None
+        window = found
+    else:
+        window = resolve_period(period, start, end)
+    filters = UsageFilters(cluster, user, account, partition, qos, state, source_names)
     with app.store().engine.connect() as conn:
         report = usage_summary(conn, window, by, filters, top)
     if fmt == "json":

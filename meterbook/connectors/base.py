@@ -61,8 +61,8 @@ class UsageRecord:
     start: datetime | None = None
     end: datetime | None = None
     timelimit_s: int | None = None
-    cpus: int | None = None
-    gpus: int | None = None
+    cpus: float | None = None
+    gpus: float | None = None
     gpu_type: str | None = None
     nodes: int | None = None
     mem_gb: float | None = None
@@ -97,6 +97,31 @@ class RecordBatch:
     table: pa.Table
 
 
+@dataclass(frozen=True, slots=True)
+class MetricBatch:
+    """Metric samples as columns: a :data:`METRIC_SCHEMA` table.
+
+    ``resource`` names the measured thing as the source knows it (an instance id, a workbench),
+    ``metric`` the metric as the source names it, ``ts`` the sample time in Unix epoch seconds
+    (UTC). A source giving one value per sample puts it in ``average`` and leaves the
+    minimum and maximum null. The natural key is (source, resource, metric, ts).
+    """
+
+    table: pa.Table
+
+
+#: Metric samples as columns.
+METRIC_SCHEMA = pa.schema(
+    [
+        ("resource", pa.string()),
+        ("metric", pa.string()),
+        ("ts", pa.float64()),
+        ("average", pa.float64()),
+        ("minimum", pa.float64()),
+        ("maximum", pa.float64()),
+    ]
+)
+
 Item = UsageRecord | Reject | RecordBatch
 
 #: The canonical record as columns; times are Unix epoch seconds (UTC).
@@ -120,8 +145,8 @@ RECORD_SCHEMA = pa.schema(
         ("start_ts", pa.float64()),
         ("end_ts", pa.float64()),
         ("timelimit_s", pa.int64()),
-        ("cpus", pa.int64()),
-        ("gpus", pa.int64()),
+        ("cpus", pa.float64()),
+        ("gpus", pa.float64()),
         ("gpu_type", pa.string()),
         ("nodes", pa.int64()),
         ("mem_gb", pa.float64()),

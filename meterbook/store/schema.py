@@ -87,12 +87,15 @@ providers = _named(
     Column("currency", String(3)),
     Column("last_load_at", DateTime),
 )
+environments = _named("environments")
 resources = _named(
     "resources",
     Column("kind", String(40), nullable=False),
     Column("provider_id", ForeignKey("providers.id")),
     Column("timezone", String(64)),
     Column("group_name", String(NAME)),
+    Column("display_name", String(200)),
+    Column("environment_id", ForeignKey("environments.id")),
 )
 users = _named(
     "users",
@@ -180,8 +183,8 @@ usage_records = Table(
     Column("start_ts", Double),
     Column("end_ts", Double),
     Column("timelimit_s", BigInteger),
-    Column("cpus", Integer),
-    Column("gpus", Integer),
+    Column("cpus", Double),
+    Column("gpus", Double),
     Column("gpu_type", String(NAME)),
     Column("nodes", Integer),
     Column("mem_gb", Double),
@@ -238,5 +241,5 @@ usage_daily = Table(
     UniqueConstraint(*ROLLUP_KEYS, name="uq_usage_daily_key"),
 )
 
-# The IO-log tables share this metadata.
-from meterbook.store import schema_io  # noqa: E402, F401
+# The IO-log and metric tables share this metadata.
+from meterbook.store import schema_io, schema_metrics  # noqa: E402, F401

@@ -63,6 +63,7 @@ class UsageFilters:
     partitions: tuple[str, ...] = ()
     qos: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def _base(stmt: Select[Any], period: Period, filters: UsageFilters) -> Select[An
         (d.partition, filters.partitions),
         (d.qos, filters.qos),
         (d.state, tuple(s.upper() for s in filters.states)),
+        (sources.c.name, filters.sources),
     ]
     for column, values in pairs:
         if values:
