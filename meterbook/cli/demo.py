@@ -9,20 +9,29 @@ import click
 
 from meterbook.cli.context import AppContext
 from meterbook.cli.output import print_table
+from meterbook.collecting import collect, sprint_calendar
 from meterbook.connectors.iolog import IoLogConnector
 from meterbook.connectors.slurm import SlurmConnector
 from meterbook.importing import run_import
-from meterbook.periods import Period, parse_period, zone_for
+from meterbook.periods import Period, day_start, parse_period, zone_for
+from meterbook.samples import cml_server as cml_sample
+from meterbook.samples import cms_server as cms_sample
 from meterbook.samples import iolog as iolog_sample
 from meterbook.samples import slurm as sample
-from meterbook.settings import CONFIG_NAME, load_settings, render_config
-from meterbook.store.core import upgrade_store
+from meterbook.settings import CONFIG_NAME, Settings, load_settings, render_config
+from meterbook.sources import AlibabaSource, CmlSource, Instance
+from meterbook.store.core import Store, upgrade_store
 from meterbook.store.queries import io as io_queries
+from meterbook.store.queries.metrics import MetricScope, MetricSummary, metric_summary
 from meterbook.store.queries.usage import UsageRow, usage_summary
+from meterbook.store.queries.workloads import WorkloadSummary, workload_summary
 
 IO_START = datetime(2026, 10, 1, tzinfo=UTC)
 IO_HOURS = 31 * 24
 DEMO_PERIOD = Period(sample.DEMO_START.date(), sample.DEMO_END.date(), "2026-08..2026-10")
+#: The demo's sprint: 2026-10-08 .. 2026-10-21 with the default [periods] settings.
+DEMO_SPRINT = 58
+ML_SOURCE, CLOUD_SOURCE = "ml-demo", "ali-demo"
 
 
 @click.command(
@@ -50,7 +59,8 @@ Examples:
 )
 @click.pass_obj
 def demo(app: AppContext, folder: Path, jobs: int) -> None:
-    """Generate realistic Slurm accounting and NFS IO logs, import them into SQLite, show usage.
+    """Generate realistic Slurm accounting and NFS IO logs, import them into SQLite, collect
+    from a local ML workbench and CloudMonitor endpoint, and show what the ledger knows.
 
     The demo keeps its configuration, database and data in --dir (--db and --config do not
     apply). Running it again re-imports the same file: every record is then `unchanged`.
@@ -83,6 +93,7 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
             known = io_queries.file_states(conn)
         io_result = run_import(store, IoLogConnector([str(logs)], known=known, settle=0))
         click.echo(f"imported IO logs: {io_result.summary()} ({io_result.seconds:.1f} s)")
+        ml, cloud = _collect_from_local_servers(store, settings)
         with store.engine.connect() as conn:
             report = usage_summary(conn, DEMO_PERIOD, ("month",))
             accounts = usage_summary(
@@ -108,11 +119,70 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         [(u.user, u.role, u.sessions, u.machines, u.read_ops, u.write_ops) for u in io_users],
         title="Most active IO users, October 2026", numeric_from=2,
     )  # fmt: skip
+    print_table(
+        ("project", "workloads", "GPU workloads", "users", "CPU h", "GPU h", "mem GiB·h",
+         "avg h"),
+        [(w.group, w.workloads, w.gpu_workloads, w.users, w.cpu_hours, w.gpu_hours,
+          w.mem_gb_hours, w.avg_duration_hours) for w in ml],
+        title=f"ML workbench {ML_SOURCE}, October 2026, by project", numeric_from=1,
+    )  # fmt: skip
+    print_table(
+        ("environment", "metric", "samples", "min %", "max %", "avg %", "p95 %", "> 80 %"),
+        [(m.environment, m.metric, m.samples, m.minimum, m.maximum, m.average, m.p95,
+          m.above) for m in cloud],
+        title=f"Cloud utilisation, sprint {DEMO_SPRINT} (2026-10-08..21)", numeric_from=2,
+    )  # fmt: skip
     click.echo(
         f"\nNext (with Meterbook on your PATH, e.g. after `. .venv/bin/activate`):\n"
         f"  cd {folder} && meterbook usage --period 2026-09 --by user --top 10\n"
-        f"  cd {folder} && meterbook io users --period 2026-10 --top 10"
+        f"  cd {folder} && meterbook io users --period 2026-10 --top 10\n"
+        f"  cd {folder} && meterbook workloads --source {ML_SOURCE} --period 2026-10 --by user\n"
+        f"  cd {folder} && meterbook metrics summary --sprint {DEMO_SPRINT} --by group"
     )
+
+
+def _collect_from_local_servers(
+    store: Store, settings: Settings
+) -> tuple[list[WorkloadSummary], list[MetricSummary]]:
+    """Start a local CML workbench and CloudMonitor endpoint, collect from both with the real
+    clients, and summarise what arrived."""
+    month = parse_period("2026-10")
+    start, end = (day_start(d, UTC) for d in (month.start, month.end))
+    sprint = sprint_calendar(settings).sprint(DEMO_SPRINT)
+    inventory = cms_sample.sample_inventory()
+    cml_records = cml_sample.sample_workloads(400, start, end, seed=7)
+    series = cml_sample.sample_series(start, end, step_s=900, seed=7)
+    with cml_sample.CmlServer(cml_records, api_key="demo-key", series=series) as workbench, \
+            cms_sample.CmsServer(cms_sample.instance_kinds(inventory),
+                                 access_keys={"demo-id": "demo-secret"}) as cms:  # fmt: skip
+        sources = {
+            ML_SOURCE: CmlSource(name=ML_SOURCE, type="cml", url=workbench.url,
+                                 api_key_env="MB_DEMO_CML_KEY"),
+            CLOUD_SOURCE: AlibabaSource(
+                name=CLOUD_SOURCE, type="alibaba-cms", region="cn-hongkong",
+                endpoint=cms.endpoint, protocol="http", period=300,
+                inventory={env: {group: [Instance(id=i, name=n) for i, n in members.items()]
+                                 for group, members in groups.items()}
+                           for env, groups in inventory.items()},
+            ),
+        }  # fmt: skip
+        demo_settings = settings.model_copy(update={"sources": sources})
+        env = {"MB_DEMO_CML_KEY": "demo-key", "ALIBABA_CLOUD_ACCESS_KEY_ID": "demo-id",
+               "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "demo-secret"}  # fmt: skip
+        for name, period in ((ML_SOURCE, month), (CLOUD_SOURCE, sprint)):
+            result = collect(store, demo_settings, name, period=period, env=env)
+            click.echo(f"collected {name} (local {result.kind} server): {result.summary()} "
+                       f"({result.seconds:.1f} s)")  # fmt: skip
+    with store.engine.connect() as conn:
+        ml = workload_summary(conn, start.timestamp(), end.timestamp(), "project", (ML_SOURCE,))
+        cloud = metric_summary(
+            conn,
+            day_start(sprint.start, UTC).timestamp(),
+            day_start(sprint.end, UTC).timestamp(),
+            MetricScope(sources=(CLOUD_SOURCE,)),
+            level="environment",
+        )
+    return ml, cloud
 
 
 def _table(name: str, title: str, rows: list[UsageRow], total: UsageRow | None) -> None:
