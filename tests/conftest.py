@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from meterbook.samples import PROXY_VARIABLES
 from meterbook.settings import Settings
 from meterbook.store import migrate
 from meterbook.store.core import Store, open_store, upgrade_store
@@ -149,3 +150,10 @@ def store(settings: Settings) -> Iterator[Store]:
 @pytest.fixture
 def head() -> str:
     return migrate.head_revision()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to local servers only: a proxy configured on the machine must not apply."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)

@@ -16,6 +16,7 @@ from meterbook.importing import run_import
 from meterbook.periods import Period, day_start, parse_period, zone_for
 from meterbook.samples import cml_server as cml_sample
 from meterbook.samples import cms_server as cms_sample
+from meterbook.samples import direct_to_loopback
 from meterbook.samples import iolog as iolog_sample
 from meterbook.samples import slurm as sample
 from meterbook.settings import CONFIG_NAME, Settings, load_settings, render_config
@@ -152,7 +153,8 @@ def _collect_from_local_servers(
     inventory = cms_sample.sample_inventory()
     cml_records = cml_sample.sample_workloads(400, start, end, seed=7)
     series = cml_sample.sample_series(start, end, step_s=900, seed=7)
-    with cml_sample.CmlServer(cml_records, api_key="demo-key", series=series) as workbench, \
+    with direct_to_loopback(), \
+            cml_sample.CmlServer(cml_records, api_key="demo-key", series=series) as workbench, \
             cms_sample.CmsServer(cms_sample.instance_kinds(inventory),
                                  access_keys={"demo-id": "demo-secret"}) as cms:  # fmt: skip
         sources = {
