@@ -62,8 +62,13 @@ ACTION = "DescribeMetricList"
 VERSION = "2019-01-01"
 #: namespace -> (instance kind, metrics)
 NAMESPACES: dict[str, tuple[str, frozenset[str]]] = {
-    "acs_ecs_dashboard": ("ECS", frozenset({"CPUUtilization", "memory_usedutilization"})),
-    "acs_rds_dashboard": ("RDS", frozenset({"CpuUsage", "MemoryUsage"})),
+    "acs_ecs_dashboard": (
+        "ECS",
+        frozenset(
+            {"CPUUtilization", "memory_usedutilization", "cpu_total", "diskusage_utilization"}
+        ),
+    ),
+    "acs_rds_dashboard": ("RDS", frozenset({"CpuUsage", "MemoryUsage", "DiskUsage", "IOPSUsage"})),
 }
 MEMORY_METRICS = frozenset({"memory_usedutilization", "MemoryUsage"})
 PERIODS = (60, 300, 900, 3600)
