@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -131,8 +132,6 @@ def check_sources(app: AppContext, names: tuple[str, ...]) -> None:
 
 
 def _check(config: CmlSource | AlibabaSource, settings: Settings) -> str:
-    import os
-
     if isinstance(config, CmlSource):
         with cml_client(config, os.environ) as client:
             return f"{client.check():,} workloads visible"

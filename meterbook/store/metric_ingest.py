@@ -131,14 +131,21 @@ class MetricWriter:
                 "maximum": table["maximum"],
             }
         )
-        before = self._count_ranges(conn, rows)
-        _upsert(conn, rows)
-        self._new += self._count_ranges(conn, rows, remember=True) - before
+        if backend(conn) == "postgresql":  # the upsert itself tells which rows are new
+            self._new += _upsert_postgresql(conn, rows)
+            self._count_ranges(conn, rows, remember=True, count=False)
+        else:
+            before = self._count_ranges(conn, rows)
+            _upsert(conn, rows)
+            self._new += self._count_ranges(conn, rows, remember=True) - before
         self.samples += int(rows.num_rows)
         return int(rows.num_rows)
 
-    def _count_ranges(self, conn: Connection, rows: pa.Table, remember: bool = False) -> int:
-        """Stored samples within each (resource, metric) time range of ``rows``."""
+    def _count_ranges(
+        self, conn: Connection, rows: pa.Table, remember: bool = False, count: bool = True
+    ) -> int:
+        """Stored samples within each (resource, metric) time range of ``rows``; with
+        ``remember``, note the ranges for the hourly rollup."""
         grouped = rows.group_by(["resource_id", "metric_id"]).aggregate(
             [("ts", "min"), ("ts", "max")]
         )
@@ -148,15 +155,16 @@ class MetricWriter:
             *(grouped[c].to_pylist() for c in ("resource_id", "metric_id", "ts_min", "ts_max")),
             strict=True,
         ):
-            stored = conn.execute(
-                select(func.count()).where(
-                    s.resource_id == resource_id,
-                    s.metric_id == metric_id,
-                    s.ts >= low,
-                    s.ts <= high,
-                )
-            ).scalar_one()
-            total += int(stored)
+            if count:
+                stored = conn.execute(
+                    select(func.count()).where(
+                        s.resource_id == resource_id,
+                        s.metric_id == metric_id,
+                        s.ts >= low,
+                        s.ts <= high,
+                    )
+                ).scalar_one()
+                total += int(stored)
             if remember:
                 span = self._touched.setdefault((resource_id, metric_id), [low, high])
                 span[0], span[1] = min(span[0], low), max(span[1], high)
@@ -178,23 +186,30 @@ def _map(column: pa.ChunkedArray, ids: Mapping[str, int]) -> pa.Array:
     return pc.take(values, pc.index_in(column, lookup))
 
 
+def _upsert_postgresql(conn: Connection, rows: pa.Table) -> int:
+    """COPY into a staging table, then one upsert; returns how many rows were new (a row
+    inserted, not updated, has ``xmax = 0``)."""
+    columns = _q(conn, *_SAMPLE_COLUMNS)
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS mb_stage_metric_samples "
+        "(LIKE metric_samples INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    _copy_csv(conn, "mb_stage_metric_samples", _SAMPLE_COLUMNS, rows)
+    change = ", ".join(f"{c} = excluded.{c}" for c in _VALUES)
+    new = conn.exec_driver_sql(
+        f"WITH up AS (INSERT INTO metric_samples ({columns}) SELECT {columns} "  # noqa: S608
+        "FROM mb_stage_metric_samples "
+        f"ON CONFLICT (resource_id, metric_id, ts) DO UPDATE SET {change} "
+        "RETURNING (xmax = 0) AS fresh) SELECT COUNT(*) FILTER (WHERE fresh) FROM up"
+    ).scalar_one()
+    conn.exec_driver_sql("TRUNCATE mb_stage_metric_samples")
+    return int(new)
+
+
 def _upsert(conn: Connection, rows: pa.Table) -> None:
+    """SQLite and MariaDB/MySQL: INSERT, or replace the values of the row with the same key."""
     name = backend(conn)
     columns = _q(conn, *_SAMPLE_COLUMNS)
-    if name == "postgresql":
-        conn.exec_driver_sql(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS mb_stage_metric_samples "
-            "(LIKE metric_samples INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        _copy_csv(conn, "mb_stage_metric_samples", _SAMPLE_COLUMNS, rows)
-        change = ", ".join(f"{c} = excluded.{c}" for c in _VALUES)
-        conn.exec_driver_sql(
-            f"INSERT INTO metric_samples ({columns}) SELECT {columns} "  # noqa: S608
-            "FROM mb_stage_metric_samples "
-            f"ON CONFLICT (resource_id, metric_id, ts) DO UPDATE SET {change}"
-        )
-        conn.exec_driver_sql("TRUNCATE mb_stage_metric_samples")
-        return
     if name == "mysql":
         change = ", ".join(f"{c} = VALUES({c})" for c in _VALUES)
         tail = f" ON DUPLICATE KEY UPDATE {change}"
