@@ -232,18 +232,12 @@ def _collect_cml(
                                       config.memory_unit)  # fmt: skip
         result.usage = run_import(store, connector, batch_size=settings.batch_size, parallel=False)
         result.run_id = result.usage.run_id
-        if config.timeseries:
-            with store.engine.begin() as conn:
-                for series in config.timeseries:
-                    batch = client.time_series(series, window.start, window.end)
-                    result.samples += writer.write(conn, batch.table)
-                result.new_samples = writer.flush(conn)
-                if period is None:
-                    for stream in ("usage", "series"):
-                        set_watermark(conn, source_id, stream, window.end.timestamp(),
-                                      result.run_id)  # fmt: skip
-        elif period is None:
-            with store.engine.begin() as conn:
+        with store.engine.begin() as conn:
+            for series in config.timeseries:
+                batch = client.time_series(series, window.start, window.end)
+                result.samples += writer.write(conn, batch.table)
+            result.new_samples = writer.flush(conn)
+            if period is None:
                 set_watermark(conn, source_id, "usage", window.end.timestamp(), result.run_id)
         result.calls, result.retries = client.stats.calls, client.stats.retries
     if progress:

@@ -98,6 +98,13 @@ def resolve_period(
     return Period(first, add_months(first, 1), first.strftime("%Y-%m"))
 
 
+def previous_month(today: date | None = None) -> Period:
+    """The calendar month before the one holding ``today``."""
+    first = (today or date.today()).replace(day=1)
+    previous = add_months(first, -1)
+    return Period(previous, first, previous.strftime("%Y-%m"))
+
+
 def zone_for(name: str) -> tzinfo:
     """The ``tzinfo`` for a zone name; UTC is :data:`datetime.UTC` (the fast path)."""
     from zoneinfo import ZoneInfo

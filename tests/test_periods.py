@@ -51,3 +51,12 @@ def test_split_seconds() -> None:
         (date(2016, 12, 24), 3600.0, False),
     ]
     assert list(split_seconds(t1, t0, UTC)) == []
+
+
+def test_previous_month() -> None:
+    from meterbook.periods import Period, previous_month
+
+    assert previous_month(date(2026, 1, 15)) == Period(
+        date(2025, 12, 1), date(2026, 1, 1), "2025-12"
+    )
+    assert previous_month(date(2026, 3, 31)).label == "2026-02"

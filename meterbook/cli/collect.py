@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -21,7 +21,7 @@ from meterbook.collecting import (
     collect as run_collect,
 )
 from meterbook.errors import MeterbookError
-from meterbook.periods import Period, day_start
+from meterbook.periods import Period, day_start, previous_month
 from meterbook.settings import Settings
 from meterbook.sources import NAMESPACES, AlibabaSource, CmlSource
 from meterbook.store.queries.metrics import (
@@ -332,9 +332,7 @@ def workloads(app: AppContext, period: str | None, start: str | None, end: str |
     settings = app.settings()
     window = requested_period(settings, period=period, start=start, end=end, sprint=sprint)
     if window is None:
-        first = datetime.now(UTC).date().replace(day=1)
-        previous = (first - timedelta(days=1)).replace(day=1)
-        window = Period(previous, first, previous.strftime("%Y-%m"))
+        window = previous_month(datetime.now(UTC).date())
     bounds = _bounds(settings, window)
     with app.store().engine.connect() as conn:
         if details:

@@ -97,13 +97,9 @@ def usage(
     `running` counts jobs that ran at some time in the period (or group); `avg wait h` is
     the mean time from submission to start of the jobs that started.
     """
-    if sprint is not None:
-        found = requested_period(app.settings(), period=period, start=start, end=end,
-                                 sprint=sprint)  # fmt: skip
-        assert found is not None
-        window = found
-    else:
-        window = resolve_period(period, start, end)
+    window = requested_period(
+        app.settings(), period=period, start=start, end=end, sprint=sprint
+    ) or resolve_period(None, None, None)
     filters = UsageFilters(cluster, user, account, partition, qos, state, source_names)
     with app.store().engine.connect() as conn:
         report = usage_summary(conn, window, by, filters, top)

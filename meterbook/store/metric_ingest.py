@@ -18,8 +18,9 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, func, select, update
 
 from meterbook.connectors.base import METRIC_SCHEMA
-from meterbook.store.dialect import _copy_csv, _q, backend, insert_ignore
+from meterbook.store.dialect import _copy_csv, _mark, _q, _stage, backend, insert_ignore, rows_of
 from meterbook.store.dimensions import Dimensions
+from meterbook.store.ingest import map_names
 from meterbook.store.schema import environments, resources
 from meterbook.store.schema_metrics import collect_state, metric_samples, metrics
 
@@ -123,52 +124,26 @@ class MetricWriter:
         metric_ids = self._metrics(conn, pc.unique(table["metric"]).to_pylist())
         rows = pa.table(
             {
-                "resource_id": _map(table["resource"], resource_ids),
-                "metric_id": _map(table["metric"], metric_ids),
+                "resource_id": map_names(table["resource"], resource_ids),
+                "metric_id": map_names(table["metric"], metric_ids),
                 "ts": table["ts"],
                 "average": table["average"],
                 "minimum": table["minimum"],
                 "maximum": table["maximum"],
             }
         )
+        spans = _spans(rows)
         if backend(conn) == "postgresql":  # the upsert itself tells which rows are new
             self._new += _upsert_postgresql(conn, rows)
-            self._count_ranges(conn, rows, remember=True, count=False)
         else:
-            before = self._count_ranges(conn, rows)
+            before = _stored(conn, spans)
             _upsert(conn, rows)
-            self._new += self._count_ranges(conn, rows, remember=True) - before
+            self._new += _stored(conn, spans) - before
+        for key, low, high in spans:
+            span = self._touched.setdefault(key, [low, high])
+            span[0], span[1] = min(span[0], low), max(span[1], high)
         self.samples += int(rows.num_rows)
         return int(rows.num_rows)
-
-    def _count_ranges(
-        self, conn: Connection, rows: pa.Table, remember: bool = False, count: bool = True
-    ) -> int:
-        """Stored samples within each (resource, metric) time range of ``rows``; with
-        ``remember``, note the ranges for the hourly rollup."""
-        grouped = rows.group_by(["resource_id", "metric_id"]).aggregate(
-            [("ts", "min"), ("ts", "max")]
-        )
-        s = metric_samples.c
-        total = 0
-        for resource_id, metric_id, low, high in zip(
-            *(grouped[c].to_pylist() for c in ("resource_id", "metric_id", "ts_min", "ts_max")),
-            strict=True,
-        ):
-            if count:
-                stored = conn.execute(
-                    select(func.count()).where(
-                        s.resource_id == resource_id,
-                        s.metric_id == metric_id,
-                        s.ts >= low,
-                        s.ts <= high,
-                    )
-                ).scalar_one()
-                total += int(stored)
-            if remember:
-                span = self._touched.setdefault((resource_id, metric_id), [low, high])
-                span[0], span[1] = min(span[0], low), max(span[1], high)
-        return total
 
     def flush(self, conn: Connection) -> int:
         """Rebuild the hours touched since the last flush; returns the new samples."""
@@ -179,30 +154,44 @@ class MetricWriter:
         return new
 
 
-def _map(column: pa.ChunkedArray, ids: Mapping[str, int]) -> pa.Array:
-    names = pc.unique(column).to_pylist()
-    lookup = pa.array(names, pa.string())
-    values = pa.array([ids[n] for n in names], pa.int64())
-    return pc.take(values, pc.index_in(column, lookup))
+#: ((resource id, metric id), first time, last time) of each series in a batch.
+_Span = tuple[tuple[int, int], float, float]
+
+
+def _spans(rows: pa.Table) -> list[_Span]:
+    grouped = rows.group_by(["resource_id", "metric_id"]).aggregate([("ts", "min"), ("ts", "max")])
+    columns = (grouped[c].to_pylist() for c in ("resource_id", "metric_id", "ts_min", "ts_max"))
+    return [((r, m), low, high) for r, m, low, high in zip(*columns, strict=True)]
+
+
+def _stored(conn: Connection, spans: list[_Span]) -> int:
+    """Samples stored within the spans."""
+    s = metric_samples.c
+    total = 0
+    for (resource_id, metric_id), low, high in spans:
+        found = conn.execute(
+            select(func.count()).where(
+                s.resource_id == resource_id, s.metric_id == metric_id, s.ts >= low, s.ts <= high
+            )
+        ).scalar_one()
+        total += int(found)
+    return total
 
 
 def _upsert_postgresql(conn: Connection, rows: pa.Table) -> int:
     """COPY into a staging table, then one upsert; returns how many rows were new (a row
     inserted, not updated, has ``xmax = 0``)."""
     columns = _q(conn, *_SAMPLE_COLUMNS)
-    conn.exec_driver_sql(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS mb_stage_metric_samples "
-        "(LIKE metric_samples INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    _copy_csv(conn, "mb_stage_metric_samples", _SAMPLE_COLUMNS, rows)
+    stage = _stage(conn, metric_samples)
+    _copy_csv(conn, stage.name, _SAMPLE_COLUMNS, rows)
     change = ", ".join(f"{c} = excluded.{c}" for c in _VALUES)
     new = conn.exec_driver_sql(
         f"WITH up AS (INSERT INTO metric_samples ({columns}) SELECT {columns} "  # noqa: S608
-        "FROM mb_stage_metric_samples "
+        f"FROM {stage.name} "
         f"ON CONFLICT (resource_id, metric_id, ts) DO UPDATE SET {change} "
         "RETURNING (xmax = 0) AS fresh) SELECT COUNT(*) FILTER (WHERE fresh) FROM up"
     ).scalar_one()
-    conn.exec_driver_sql("TRUNCATE mb_stage_metric_samples")
+    conn.exec_driver_sql(f"TRUNCATE {stage.name}")
     return int(new)
 
 
@@ -213,13 +202,12 @@ def _upsert(conn: Connection, rows: pa.Table) -> None:
     if name == "mysql":
         change = ", ".join(f"{c} = VALUES({c})" for c in _VALUES)
         tail = f" ON DUPLICATE KEY UPDATE {change}"
-        marks = ", ".join(["%s"] * len(_SAMPLE_COLUMNS))
     else:
         change = ", ".join(f"{c} = excluded.{c}" for c in _VALUES)
         tail = f" ON CONFLICT (resource_id, metric_id, ts) DO UPDATE SET {change}"
-        marks = ", ".join(["?"] * len(_SAMPLE_COLUMNS))
+    marks = ", ".join([_mark(conn)] * len(_SAMPLE_COLUMNS))
     statement = f"INSERT INTO metric_samples ({columns}) VALUES ({marks}){tail}"  # noqa: S608
-    data = zip(*(rows[c].to_pylist() for c in _SAMPLE_COLUMNS), strict=True)
+    data = rows_of(rows.select(list(_SAMPLE_COLUMNS)))
     if name == "sqlite":
         conn.connection.driver_connection.executemany(statement, data)  # type: ignore[union-attr]
     else:
@@ -242,7 +230,7 @@ def rebuild_hours(
     ``[low, high]`` from the stored samples."""
     first = int(low // 3600) * 3600
     last = int(high // 3600) * 3600
-    mark = "%s" if backend(conn) != "sqlite" else "?"
+    mark = _mark(conn)
     conn.exec_driver_sql(
         "DELETE FROM metric_hourly WHERE resource_id = "  # noqa: S608
         f"{mark} AND metric_id = {mark} AND hour_ts >= {mark} AND hour_ts <= {mark}",
