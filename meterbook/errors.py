@@ -15,7 +15,8 @@ keeps its traceback.
     ├── ConnectorError         a source failed
     │   ├── FatalSourceError       stop now, nothing more can be read
     │   └── RetryableSourceError   worth retrying later (network, throttling)
-    └── StrictImportError      ``--strict`` and a line was rejected: nothing was committed
+    ├── StrictImportError      ``--strict`` and a line was rejected: nothing was committed
+    └── ConflictError          refused: the name is taken, or data refers to what is removed
 
 A malformed input line is not an exception: connectors yield it as a
 :class:`meterbook.connectors.base.Reject`, which is stored and reported.
@@ -74,3 +75,9 @@ class StrictImportError(MeterbookError):
     """A reject under ``--strict``: the import was rolled back."""
 
     exit_code = 6
+
+
+class ConflictError(MeterbookError):
+    """A change refused because of what exists: a duplicate, or references to a removed row."""
+
+    exit_code = 7

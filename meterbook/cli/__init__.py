@@ -50,9 +50,9 @@ def cli(ctx: click.Context, config: Path | None, database_url: str | None, verbo
 
 
 def _register() -> None:
-    from meterbook.cli import collect, demo, imports, iolog, setup, usage
+    from meterbook.cli import collect, demo, export, imports, iolog, org, setup, spend, usage
 
-    for module in (setup, imports, usage, iolog, collect, demo):
+    for module in (setup, imports, usage, iolog, collect, org, spend, export, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

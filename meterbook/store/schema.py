@@ -112,6 +112,8 @@ projects = _named(
     Column("provider_id", ForeignKey("providers.id")),
     Column("team_id", ForeignKey("teams.id")),
 )
+# A provider knows a project by one external id.
+Index("ux_projects_provider_external", projects.c.provider_id, projects.c.external_id, unique=True)
 
 sources = Table(
     "sources",
@@ -242,4 +244,4 @@ usage_daily = Table(
 )
 
 # The IO-log and metric tables share this metadata.
-from meterbook.store import schema_io, schema_metrics  # noqa: E402, F401
+from meterbook.store import schema_billing, schema_io, schema_metrics  # noqa: E402, F401
