@@ -18,7 +18,7 @@ import io
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -29,9 +29,10 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from meterbook.attribution import MATCH_FIELDS, RULE_KINDS, ChargeRule, Matcher, MatchRule
-from meterbook.connectors.billing.connector import BillingReader
+from meterbook.connectors.billing.connector import BillingReader, CostBatch
 from meterbook.errors import ConfigError, InputError, StoreError
 from meterbook.importing import ImportResult
+from meterbook.pipeline import can_fork, parallel_batches, trim_heap
 from meterbook.store.core import Store
 from meterbook.store.cost_ingest import CostWriter, mark_loaded, rebuild_spend
 from meterbook.store.runs import add_progress, finish_run, start_run
@@ -168,8 +169,16 @@ def _load_file(
     """One file, inside the caller's transaction."""
     touched_before = set(writer.touched)
     writer.touched.clear()
-    for batch in reader.batches(item.path):
-        counts = writer.write(conn, batch.table)
+    batches: Iterator[CostBatch] = reader.batches(item.path)
+    if can_fork():  # the next batches are parsed in a reader process while these are written
+        engine = conn.engine
+        batches = parallel_batches(
+            lambda: reader.batches(item.path), lambda: engine.dispose(close=False)
+        )
+    writer.start_file()
+    for batch in batches:
+        counts = writer.write(conn, batch.table, digest_keys=batch.digest_keys)
+        trim_heap()
         add_progress(
             conn, writer.run_id or 0, inserted=counts.inserted, updated=counts.updated,
             unchanged=counts.unchanged, skipped=0, lines_read=batch.read,

@@ -188,6 +188,34 @@ def test_changed_line_replaces_its_old_version(store: Store, tmp_path: Path) -> 
     assert _spend(store, ("day",)) == {("2024-01-05",): Decimal("5.75")}
 
 
+def test_overlapping_files_in_one_run_count_each_line_once(store: Store, tmp_path: Path) -> None:
+    """Lines without ids: the second file's copy of a line the first stored is unchanged."""
+    one, two, three = (_line(BilledCost=v, SkuId=f"sku-{v}") for v in ("1", "2", "4"))
+    first = _focus_csv(tmp_path / "a.csv", [one, two])
+    second = _focus_csv(tmp_path / "b.csv", [two, three, three])
+    result = import_billing(store, BillingReader("focus"), [str(first), str(second)])
+    assert (result.inserted, result.unchanged) == (4, 1)
+    assert _spend(store, ("provider",)) == {("Acme",): Decimal(11)}
+    again = import_billing(store, BillingReader("focus"), [str(second)])
+    assert (again.inserted, again.unchanged) == (0, 3)
+
+
+def test_a_line_id_repeated_in_one_file_keeps_its_last_version(
+    store: Store, tmp_path: Path
+) -> None:
+    header = ("identity/LineItemId,identity/TimeInterval,lineItem/UsageAccountId,"
+              "lineItem/LineItemType,lineItem/UsageStartDate,lineItem/UsageEndDate,"
+              "lineItem/ProductCode,lineItem/UnblendedCost,lineItem/CurrencyCode\n")  # fmt: skip
+    row = "id-1,x,111,Usage,2024-01-05T00:00:00Z,2024-01-05T01:00:00Z,AmazonEC2,{},USD\n"
+    path = tmp_path / "cur.csv"
+    path.write_text(header + row.format("4.25") + row.format("5.75"))
+    result = import_billing(store, BillingReader("aws-cur"), [str(path)])
+    assert (result.inserted, result.updated, result.rejected) == (1, 1, 0)
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(cost_lines)).scalar_one() == 1
+    assert _spend(store, ("day",)) == {("2024-01-05",): Decimal("5.75")}
+
+
 def test_bad_rows_are_rejected_with_line_and_field(store: Store, tmp_path: Path) -> None:
     path = _focus_csv(tmp_path / "f.csv", [
         _line(),

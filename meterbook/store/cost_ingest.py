@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, delete, select, update
@@ -149,25 +150,44 @@ def provider_ids(conn: Connection, names: Iterable[str]) -> tuple[dict[str, int]
 def _attribute(
     conn: Connection, rules: Rules, lines: pa.Table
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """(project id, workload group, quantity factor) of each line (``provider_id`` set)."""
-    pids = lines["provider_id"].to_pylist()
-    exts = lines["project_ext"].to_pylist()
-    services = lines["service"].to_pylist()
-    skus = lines["sku"].to_pylist()
-    metrics = lines["metric"].to_pylist()
-    project_out: list[int | None] = []
-    groups: list[str] = []
-    factors: list[float] = []
-    for pid, ext, service, sku, metric in zip(pids, exts, services, skus, metrics, strict=True):
-        project_out.append(rules.project_ids(conn, pid).get(ext) if ext is not None else None)
-        group, factor = rules.matcher.group(pid, service, sku, metric)
-        groups.append(group)
-        factors.append(factor)
-    return (
-        pa.array(project_out, pa.int64()),
-        pa.array(groups, pa.string()),
-        pa.array(factors, pa.float64()),
-    )
+    """(project id, workload group, quantity factor) of each line (``provider_id`` set).
+
+    Each distinct (provider, project id) and (provider, service, SKU, metric) is looked up
+    once: a batch repeats them on many lines."""
+
+    def project(row: dict[str, Any]) -> int | None:
+        ext = row["project_ext"]
+        return None if ext is None else rules.project_ids(conn, row["provider_id"]).get(ext)
+
+    project_out = per_distinct(lines, ("provider_id", "project_ext"), project, pa.int64())
+
+    def match(row: dict[str, Any]) -> tuple[str, float]:
+        return rules.matcher.group(row["provider_id"], row["service"], row["sku"], row["metric"])
+
+    matched = per_distinct(
+        lines, ("provider_id", "service", "sku", "metric"), match,
+        pa.struct([("group", pa.string()), ("factor", pa.float64())]),
+    )  # fmt: skip
+    return project_out, pc.struct_field(matched, [0]), pc.struct_field(matched, [1])
+
+
+def per_distinct(
+    table: pa.Table, columns: Sequence[str], compute: Any, kind: pa.DataType
+) -> pa.Array:
+    """``compute(row)`` for each row of ``table``'s ``columns`` (a dict), called once per
+    distinct combination of their values (nulls included)."""
+    if not table.num_rows:
+        return pa.array([], kind)
+    codes = np.zeros(table.num_rows, dtype=np.int64)
+    for name in columns:
+        encoded = pc.dictionary_encode(table[name].combine_chunks())
+        width = len(encoded.dictionary) + 1  # the last code: null
+        column = pc.fill_null(encoded.indices, width - 1).to_numpy().astype(np.int64)
+        codes = np.unique(codes * width + column, return_inverse=True)[1]  # kept < rows
+    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    rows = table.select(list(columns)).take(pa.array(first)).to_pylist()
+    values = pa.array([compute(row) for row in rows], kind)
+    return values.take(pa.array(inverse))
 
 
 def day_deltas(shape: pa.Table, rules: Rules, sign: int = 1) -> pa.Table:
@@ -257,27 +277,30 @@ def _spread(many: pa.Table) -> pa.Table:
 
 def _derive(grouped: pa.Table, rules: Rules, sign: int) -> pa.Table:
     """The provider rows (rule '') and the derived ones, signed."""
-    rows = grouped.to_pylist()
-    out: list[dict[str, Any]] = []
-    for row in rows:
-        base = {**row, "rule": ""}
-        out.append(base)
-        day: date = row["day"]
-        category = row["charge_category"]
-        rate = rules.tax.get(row["provider_id"])
-        if rate and category != "Tax":
-            out.append(_derived(row, TAX_RULE, "Tax", rate / 100))
-        for rule in rules.charges:
-            if rule.applies(day, row["provider_id"], row["service"], row["group_name"], category):
-                out.append(_derived(row, rule.name, rule.category, rule.factor))
-    if sign < 0:
-        for row in out:
-            for c in _MONEY_COLUMNS:
-                row[c] = -row[c]
-            row["quantity"] = -row["quantity"]
-            row["lines"] = -row["lines"]
     schema = _empty_deltas().schema
-    return pa.Table.from_pylist(out, schema=schema)
+    base = grouped.append_column("rule", pa.array([""] * grouped.num_rows, pa.string()))
+    tables = [base.select(schema.names).cast(schema)]
+    if rules.tax or rules.charges:
+        derived: list[dict[str, Any]] = []
+        for row in grouped.to_pylist():
+            day: date = row["day"]
+            category = row["charge_category"]
+            rate = rules.tax.get(row["provider_id"])
+            if rate and category != "Tax":
+                derived.append(_derived(row, TAX_RULE, "Tax", rate / 100))
+            for rule in rules.charges:
+                if rule.applies(
+                    day, row["provider_id"], row["service"], row["group_name"], category
+                ):
+                    derived.append(_derived(row, rule.name, rule.category, rule.factor))
+        if derived:
+            tables.append(pa.Table.from_pylist(derived, schema=schema))
+    out = pa.concat_tables(tables)
+    if sign < 0:
+        for name in (*_MONEY_COLUMNS, "quantity", "lines"):
+            index = out.schema.get_field_index(name)
+            out = out.set_column(index, name, pc.negate(out[name]))
+    return out
 
 
 def _derived(row: dict[str, Any], rule: str, category: str, factor: Decimal) -> dict[str, Any]:
@@ -316,13 +339,21 @@ class CostWriter:
         self.created: list[str] = []
         self.touched: set[int] = set()
         self.unallocated = 0
+        self._empty_before_file: dict[int, bool] = {}
 
     def _rules(self, conn: Connection) -> Rules:
         if self.rules is None:
             self.rules = Rules.load(conn)
         return self.rules
 
-    def write(self, conn: Connection, table: pa.Table) -> BatchCounts:
+    def start_file(self) -> None:
+        """A new file begins: which providers had lines before it is asked again."""
+        self._empty_before_file = {}
+
+    def write(self, conn: Connection, table: pa.Table, *, digest_keys: bool = False) -> BatchCounts:
+        """Store a batch; ``digest_keys``: its keys are row digests numbered within the file
+        (:class:`~meterbook.connectors.billing.table.KeyMaker`), so none of them can be stored
+        already when the provider had no lines before the file began: no lookups then."""
         counts = BatchCounts()
         if not table.num_rows:
             return counts
@@ -335,12 +366,21 @@ class CostWriter:
             self.created.extend(created)
         pid = map_names(table["provider"], self.providers)
         lines = table.append_column("provider_id", pid)
+        repeated = 0
+        if not digest_keys:
+            lines, repeated = _last_of_each_key(lines)
+            pid = lines["provider_id"]
         project_id, groups, factors = _attribute(conn, rules, lines)
         lines = lines.append_column("project_id", project_id).append_column("group_name", groups)
         keep = pa.array([True] * lines.num_rows)
         removed: list[pa.Table] = []
         for provider in pc.unique(pid).to_pylist():
             self.touched.add(provider)
+            empty = self._empty_before_file.get(provider)
+            if empty is None:
+                empty = self._empty_before_file[provider] = not self._has_lines(conn, provider)
+            if empty and digest_keys:
+                continue
             mask = pc.equal(pid, provider)
             keys = lines.filter(mask)["line_key"].to_pylist()
             hashes = lines.filter(mask)["row_hash"].to_pylist()
@@ -369,6 +409,7 @@ class CostWriter:
         fresh = lines.filter(keep)
         fresh_factors = factors.filter(keep)
         counts.inserted = int(fresh.num_rows) - counts.updated
+        counts.updated += repeated
         if fresh.num_rows:
             stored_columns = {c: fresh[c] for c in LINE_COLUMNS}
             stored_columns.update(
@@ -377,7 +418,9 @@ class CostWriter:
                 group_name=fresh["group_name"],
                 run_id=pa.array([self.run_id] * fresh.num_rows, pa.int64()),
             )
-            bulk_insert(conn, cost_lines, pa.table(stored_columns))
+            # In key order: neighbours in the unique index are written together.
+            ordered = pa.table(stored_columns).sort_by("line_key")
+            bulk_insert(conn, cost_lines, ordered)
             self.unallocated += int(fresh["project_id"].null_count)
             deltas = day_deltas(_shape(fresh, fresh_factors), rules)
             for old in removed:
@@ -386,15 +429,35 @@ class CostWriter:
         return counts
 
     @staticmethod
-    def _stored(conn: Connection, provider: int, keys: list[str]) -> dict[str, tuple[int, int]]:
+    def _has_lines(conn: Connection, provider: int) -> bool:
         anything = conn.execute(
             select(cost_lines.c.id).where(cost_lines.c.provider_id == provider).limit(1)
         ).first()
-        if anything is None:
+        return anything is not None
+
+    @classmethod
+    def _stored(
+        cls, conn: Connection, provider: int, keys: list[str]
+    ) -> dict[str, tuple[int, int]]:
+        if not cls._has_lines(conn, provider):
             return {}
         rows = select_in(conn, cost_lines, ("line_key", "id", "row_hash"), "provider_id",
                          provider, "line_key", keys)  # fmt: skip
         return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def _last_of_each_key(lines: pa.Table) -> tuple[pa.Table, int]:
+    """A provider's line id repeated within a batch: its last version stands (as a later
+    batch's or file's would replace it). Returns the lines and how many were dropped."""
+    if pc.count_distinct(lines["line_key"]).as_py() == lines.num_rows:
+        return lines, 0  # keys differ already (the usual case): one check, no grouping
+    numbered = lines.append_column("_row", pa.array(np.arange(lines.num_rows)))
+    last = numbered.group_by(["provider_id", "line_key"], use_threads=False).aggregate(
+        [("_row", "max")]
+    )
+    keep = pc.sort_indices(last["_row_max"])
+    rows = pc.take(last["_row_max"], keep)
+    return lines.take(rows), lines.num_rows - len(rows)
 
 
 def _stored_shape(conn: Connection, ids: list[int], rules: Rules) -> pa.Table:

@@ -79,7 +79,6 @@ cost_lines = Table(
     Column("group_name", String(NAME)),
     UniqueConstraint("provider_id", "line_key", name="uq_cost_lines_provider_key"),
     Index("ix_cost_lines_start_ts", "start_ts", postgresql_using="brin"),
-    Index("ix_cost_lines_project_ext", "provider_id", "project_ext"),
 )
 
 #: Key columns of the spend rollup, in order; 0 or '' stand for "none".

@@ -15,7 +15,7 @@ import pytest
 
 from meterbook.connectors.billing.connector import BillingReader
 from meterbook.connectors.billing.mapped import load_mapping, parse_mapping
-from meterbook.connectors.billing.table import times
+from meterbook.connectors.billing.table import KeyMaker, read_csv, record_chunks, times
 from meterbook.connectors.columns import Problems
 from meterbook.errors import ConfigError, InputError
 
@@ -86,6 +86,44 @@ def test_identical_rows_keep_distinct_stable_keys(tmp_path: Path) -> None:
     again = [r["line_key"] for r in _lines(BillingReader("focus"), path)[0]]
     assert keys == again
     assert keys[1] == f"{keys[0]}#2"
+
+
+def test_key_numbering_spans_batches() -> None:
+    """A digest seen in an earlier batch (or twice in one) is numbered on: #2, #3..."""
+    a, b, c = (bytes([n]) * 16 for n in (1, 2, 3))
+    maker = KeyMaker()
+    assert maker.keys([a, b]) == [a.hex(), b.hex()]
+    assert maker.keys([c, a, a]) == [c.hex(), f"{a.hex()}#2", f"{a.hex()}#3"]
+    for _ in range(20):  # merged runs still remember
+        maker.keys([bytes(16)])
+    assert maker.keys([b, c, a]) == [f"{b.hex()}#2", f"{c.hex()}#2", f"{a.hex()}#4"]
+    # Two different digests sharing their first half: distinct keys all the same.
+    d, e = b"\x09" * 8 + b"\x01" * 8, b"\x09" * 8 + b"\x02" * 8
+    assert KeyMaker().keys([d, e]) == [d.hex(), f"{e.hex()}#2"]
+    assert len(set(maker.keys([d, e]))) == 2
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 1 << 20])
+def test_csv_pieces_end_where_records_end(tmp_path: Path, size: int) -> None:
+    """Quoted newlines and doubled quotes never split a record, whatever the piece size."""
+    rows = [
+        f'Acme,p{n},"VM\nline ""{n}""",Usage,{n},USD,2024-09-01 00:00:00,2024-09-01 01:00:00,'
+        + ('"{""k"": ""a,b""}"' if n % 3 == 0 else "NULL")
+        for n in range(1, 41)
+    ]
+    path = tmp_path / "f.csv"
+    path.write_text(FOCUS_HEADER + "\n".join(rows))  # no newline after the last record
+    with path.open("rb") as handle:
+        pieces = list(record_chunks(handle, size))
+    assert b"".join(pieces) == path.read_bytes()
+    assert all(piece.count(b'"') % 2 == 0 for piece in pieces)
+    blocks = list(read_csv(path, block_bytes=size))
+    names = [v for b in blocks for v in b.table["ServiceName"].to_pylist()]
+    assert names == [f'VM\nline "{n}"' for n in range(1, 41)]
+    assert [b.first_line for b in blocks] == sorted({b.first_line for b in blocks})
+    lines, rejects = _lines(BillingReader("focus"), path)
+    assert rejects == [] and len(lines) == 40
+    assert lines[2]["tags"] == '{"k": "a,b"}'
 
 
 def test_cur_2_parquet_names_and_types(tmp_path: Path) -> None:

@@ -54,6 +54,9 @@ class CostBatch:
     table: pa.Table
     rejects: list[Reject] = field(default_factory=list)
     read: int = 0
+    #: Every key is a row digest, numbered within the file: no two lines of the file share one
+    #: (a provider's own line ids may repeat).
+    digest_keys: bool = False
 
     @property
     def size(self) -> int:
@@ -305,10 +308,10 @@ class BillingReader:
             convert_block = formats.COLUMN_FORMATS[self.format]
             unit = formats.TIME_UNITS.get(self.format, "hour")
             for block in read_table_file(path, self.delimiter):
-                table, rejects = convert(
-                    block, convert_block(block), keys, provider=provider, time_unit=unit
-                )
-                yield CostBatch(str(path), table, rejects, block.rows)
+                columns = convert_block(block)
+                table, rejects = convert(block, columns, keys, provider=provider, time_unit=unit)
+                digest_keys = columns.get("line_key") is None
+                yield CostBatch(str(path), table, rejects, block.rows, digest_keys)
             return
         if self.format == "mapped":
             expand: Expand = self.mapping.expand
@@ -332,5 +335,6 @@ class BillingReader:
                 time_unit=unit,
                 digests=digests,
             )
-            yield CostBatch(str(path), table, sorted(early + rejects, key=lambda r: r.line),
-                            block.rows)  # fmt: skip
+            rejected = sorted(early + rejects, key=lambda r: r.line)
+            digest_keys = "line_key" not in block.table.column_names
+            yield CostBatch(str(path), table, rejected, block.rows, digest_keys)

@@ -17,8 +17,9 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -148,20 +149,75 @@ def read_csv(path: Path, delimiter: str = ",", block_bytes: int = 8 << 20) -> It
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
+    read = pa_csv.ReadOptions(column_names=names, use_threads=True)
+    parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    line = 2
+    with _open_bytes(path) as handle:
+        try:
+            for index, chunk in enumerate(record_chunks(handle, block_bytes)):
+                if index == 0:
+                    read.skip_rows = 1  # the header
+                elif read.skip_rows:
+                    read.skip_rows = 0
+                table = pa_csv.read_csv(
+                    pa.BufferReader(chunk), read_options=read, parse_options=parse,
+                    convert_options=options,
+                )  # fmt: skip
+                if table.num_rows:
+                    block = TextBlock(str(path), table, line)
+                    line += block.rows
+                    yield block
+        except pa.ArrowInvalid as exc:
+            raise InputError(f"{path}: not a readable CSV file: {exc}") from exc
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise InputError(f"{path}: cannot read: {exc}") from exc
+
+
+def _open_bytes(path: Path) -> IO[bytes]:
+    """A file (gzip-compressed when its name ends in .gz) for reading bytes."""
     try:
-        reader = pa_csv.open_csv(
-            str(path),
-            read_options=pa_csv.ReadOptions(block_size=block_bytes, use_threads=True),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            convert_options=options,
-        )
-        line = 2
-        for batch in reader:
-            block = TextBlock(str(path), pa.Table.from_batches([batch]), line)
-            line += block.rows
-            yield block
-    except pa.ArrowInvalid as exc:
-        raise InputError(f"{path}: not a readable CSV file: {exc}") from exc
+        if path.name.endswith(".gz"):
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror}") from exc
+
+
+def record_chunks(handle: IO[bytes], size: int) -> Iterator[bytes]:
+    """The bytes of a CSV file in pieces of about ``size`` that end where a record ends.
+
+    Arrow's own streaming reader reads the whole file ahead and holds it (memory grows with
+    the file); parsing pieces like these one at a time keeps it flat. A newline ends a record
+    when an even number of quotes comes before it (a doubled quote counts two).
+    """
+    pending = b""
+    while True:
+        data = handle.read(size)
+        if not data:
+            if pending:
+                yield pending
+            return
+        buffer = pending + data if pending else data
+        cut = _record_end(buffer)
+        if cut:
+            yield buffer[:cut]
+            pending = buffer[cut:]
+        else:
+            pending = buffer
+
+
+def _record_end(buffer: bytes) -> int:
+    """Just after the last newline of ``buffer`` that is outside quotes (0: none)."""
+    quotes = buffer.count(b'"')
+    end = len(buffer)
+    newline = buffer.rfind(b"\n")
+    while newline >= 0:
+        quotes -= buffer.count(b'"', newline + 1, end)
+        if quotes % 2 == 0:
+            return newline + 1
+        end = newline + 1
+        newline = buffer.rfind(b"\n", 0, newline)
+    return 0
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
@@ -359,23 +415,53 @@ def row_digests(block: TextBlock, columns: Sequence[str] | None = None) -> list[
 
 class KeyMaker:
     """Stable keys for rows without a line id: the row's digest, and ``#N`` on the N-th
-    identical row of the same file (a file may legitimately repeat a line)."""
+    identical row of the same file (a file may legitimately repeat a line).
+
+    What it remembers of the rows seen is 8 bytes each (the digest's first half, in sorted
+    runs), so a file of millions of lines costs megabytes, not the digests themselves. Two
+    different rows sharing that half (about once in 10^7 files of 2 million lines) only
+    number the second ``#2``: its key stays unique and the same on every import.
+    """
 
     def __init__(self) -> None:
-        self._seen: Counter[bytes] = Counter()
+        self._runs: list[np.ndarray[Any, np.dtype[np.uint64]]] = []
+        self._counts: dict[int, int] = {}
+
+    def _seen(self, prefixes: np.ndarray[Any, np.dtype[np.uint64]]) -> np.ndarray[Any, Any]:
+        found = np.zeros(len(prefixes), dtype=bool)
+        for run in self._runs:
+            at = np.minimum(np.searchsorted(run, prefixes), len(run) - 1)
+            found |= run[at] == prefixes
+        return found
 
     def keys(self, digests: Sequence[bytes]) -> list[str]:
-        keys = []
-        for digest in digests:
-            self._seen[digest] += 1
-            n = self._seen[digest]
-            keys.append(digest.hex() if n == 1 else f"{digest.hex()}#{n}")
+        keys = [d.hex() for d in digests]
+        if not digests:
+            return keys
+        prefixes = np.frombuffer(b"".join(digests), dtype=np.uint64)[::2].copy()
+        found = self._seen(prefixes)
+        values, counts = np.unique(prefixes, return_counts=True)
+        repeated = found | np.isin(prefixes, values[counts > 1])
+        for row in np.flatnonzero(repeated).tolist():
+            prefix = int(prefixes[row])
+            n = self._counts.get(prefix, 1 if found[row] else 0) + 1
+            self._counts[prefix] = n
+            if n > 1:
+                keys[row] = f"{keys[row]}#{n}"
+        self._runs.append(values)
+        runs = self._runs  # merged like a binary counter: few runs, each value merged rarely
+        while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
+            merged = np.concatenate(runs[-2:])
+            merged.sort()
+            runs[-2:] = [merged]
         return keys
 
 
 def hashes(digests: Sequence[bytes]) -> pa.Array:
-    """The signed 64-bit change-detection hash of each digest."""
-    return pa.array([int.from_bytes(d[:8], "big", signed=True) for d in digests], pa.int64())
+    """The signed 64-bit change-detection hash of each digest (its first 8 bytes, big-endian)."""
+    if not digests:
+        return pa.array([], pa.int64())
+    return pa.array(np.frombuffer(b"".join(digests), dtype=">i8")[::2].astype(np.int64))
 
 
 def tags_json(pairs: dict[str, pa.Array], rows: int) -> pa.Array:
@@ -391,27 +477,35 @@ def tags_json(pairs: dict[str, pa.Array], rows: int) -> pa.Array:
 
 
 def normalise_tags(column: pa.Array, field: str, problems: Problems) -> pa.Array:
-    """Tags given as a JSON object (or Azure's object without braces) as compact JSON."""
-    out: list[str | None] = []
-    for row, value in enumerate(column.to_pylist()):
-        if value is None or not value.strip():
-            out.append(None)
-            continue
+    """Tags given as a JSON object (or Azure's object without braces) as compact JSON.
+
+    Each distinct text is parsed once (exports repeat a resource's tags on every line)."""
+    if not len(column) or column.null_count == len(column):
+        return pa.nulls(len(column), pa.string())
+    encoded = pc.dictionary_encode(column)
+    normal: list[str | None] = []
+    wrong: list[int] = []
+    for code, value in enumerate(encoded.dictionary.to_pylist()):
         body = value.strip()
+        if not body:
+            normal.append(None)
+            continue
         if not body.startswith("{"):
             body = "{" + body + "}"
         try:
             parsed = json.loads(body)
         except ValueError:
-            problems.add_row(row, f"{field}: not a JSON object: {value[:80]!r}")
-            out.append(None)
-            continue
+            parsed = None
         if not isinstance(parsed, dict):
-            problems.add_row(row, f"{field}: not a JSON object: {value[:80]!r}")
-            out.append(None)
+            wrong.append(code)
+            normal.append(None)
             continue
-        out.append(json.dumps(parsed, sort_keys=True) if parsed else None)
-    return pa.array(out, pa.string())
+        normal.append(json.dumps(parsed, sort_keys=True) if parsed else None)
+    if wrong:
+        bad = pc.fill_null(pc.is_in(encoded.indices, pa.array(wrong, encoded.indices.type)), False)
+        for row in np.flatnonzero(bad.to_numpy(zero_copy_only=False)).tolist():
+            problems.add_row(row, f"{field}: not a JSON object: {column[row].as_py()[:80]!r}")
+    return pc.take(pa.array(normal, pa.string()), encoded.indices)
 
 
 def finish(

@@ -160,7 +160,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cost_lines")),
         sa.UniqueConstraint("provider_id", "line_key", name="uq_cost_lines_provider_key"),
     )
-    op.create_index("ix_cost_lines_project_ext", "cost_lines", ["provider_id", "project_ext"])
     op.create_index("ix_cost_lines_start_ts", "cost_lines", ["start_ts"], postgresql_using="brin")
     op.create_index(
         "ux_projects_provider_external", "projects", ["provider_id", "external_id"], unique=True
