@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import click
+from sqlalchemy import Connection
 
+from meterbook import org
 from meterbook.cli.context import AppContext
 from meterbook.cli.output import print_table
 from meterbook.collecting import collect, sprint_calendar
+from meterbook.connectors.billing.connector import BillingReader
 from meterbook.connectors.iolog import IoLogConnector
 from meterbook.connectors.slurm import SlurmConnector
 from meterbook.importing import run_import
 from meterbook.periods import Period, day_start, parse_period, zone_for
+from meterbook.samples import billing as billing_sample
 from meterbook.samples import cml_server as cml_sample
 from meterbook.samples import cms_server as cms_sample
 from meterbook.samples import direct_to_loopback
@@ -21,9 +29,24 @@ from meterbook.samples import iolog as iolog_sample
 from meterbook.samples import slurm as sample
 from meterbook.settings import CONFIG_NAME, Settings, load_settings, render_config
 from meterbook.sources import AlibabaSource, CmlSource, Instance
+from meterbook.spend import (
+    BillingResult,
+    import_billing,
+    list_match_rules,
+    read_match_rules,
+    replace_match_rules,
+)
 from meterbook.store.core import Store, upgrade_store
 from meterbook.store.queries import io as io_queries
 from meterbook.store.queries.metrics import MetricScope, MetricSummary, metric_summary
+from meterbook.store.queries.spend import (
+    UNALLOCATED,
+    SpendReport,
+    SpendRow,
+    UnallocatedRow,
+    spend_summary,
+    unallocated,
+)
 from meterbook.store.queries.usage import UsageRow, usage_summary
 from meterbook.store.queries.workloads import WorkloadSummary, workload_summary
 
@@ -33,6 +56,45 @@ DEMO_PERIOD = Period(sample.DEMO_START.date(), sample.DEMO_END.date(), "2026-08.
 #: The demo's sprint: 2026-10-08 .. 2026-10-21 with the default [periods] settings.
 DEMO_SPRINT = 58
 ML_SOURCE, CLOUD_SOURCE = "ml-demo", "ali-demo"
+
+#: The billing files: one FOCUS file a month, each with this many lines.
+BILLING_MONTHS = (date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1))
+BILLING_LINES = 20_000
+#: The month the spend tables by team and the unallocated sub-accounts are of.
+SPEND_MONTH = "2026-10"
+#: Divisions and their teams; projects go to the teams in turn.
+DIVISIONS = {
+    "Research": ("genomics", "climate", "ml-research"),
+    "Engineering": ("platform", "web"),
+    "Shared services": ("it-ops",),
+}
+#: The billing files' providers; one has a tax rate: Meterbook adds that tax to its charges.
+TAX_PROVIDER, TAX_RATE = "Microsoft", "8.1"
+PROVIDERS = {
+    "AWS": "Amazon Web Services, FOCUS export",
+    "Microsoft": f"Azure, FOCUS export; {TAX_RATE} % VAT is due on its charges",
+    "Oracle": "Oracle Cloud, FOCUS export",
+}
+#: Every tenth sub-account of each provider (the 4th, 14th, ...) has no project on purpose:
+#: its costs stay Unallocated, as those of new accounts do until someone claims them.
+UNCLAIMED_EVERY, UNCLAIMED_AT = 10, 3
+TOP_GROUPS = 10
+#: The rule of lines from the files (`--by rule`); derived lines name theirs (`tax`...).
+NO_RULE = "-"
+#: Workload groups, in the CSV of `meterbook rules match import`.
+MATCH_RULES = """\
+ruleid,rank,groupname,textmatch,prvid,field
+1,10,Data transfer,(?i)data transfer|outbound,,metric
+2,20,Machine learning,SageMaker|Machine Learning,,service
+3,30,Kubernetes and containers,Kubernetes|KUBERNETES|Container Service,,service
+4,35,Storage,(?i)GB-mo,,metric
+5,40,Compute,Compute Cloud|Virtual Machines|Lambda|Functions|App Service,,service
+6,41,Compute,^COMPUTE$,Oracle,service
+7,50,Databases,Database|DATABASE|DynamoDB|Cosmos|SQL|ElastiCache,,service
+8,60,Storage,Storage|STORAGE|File System,,service
+9,70,Networking,(?i)load.?balanc|CloudFront|Route 53|Private Cloud|Bandwidth|^NETWORK$,,service
+10,80,Monitoring,CloudWatch|CloudTrail|Monitor|LOGGING,,service
+"""
 
 
 @click.command(
@@ -60,11 +122,13 @@ Examples:
 )
 @click.pass_obj
 def demo(app: AppContext, folder: Path, jobs: int) -> None:
-    """Generate realistic Slurm accounting and NFS IO logs, import them into SQLite, collect
-    from a local ML workbench and CloudMonitor endpoint, and show what the ledger knows.
+    """Generate realistic Slurm accounting, NFS IO logs and cloud billing files (FOCUS),
+    import them into SQLite, collect from a local ML workbench and CloudMonitor endpoint, and
+    show what the ledger knows: usage, IO, utilisation and spend by provider, team and
+    workload group.
 
     The demo keeps its configuration, database and data in --dir (--db and --config do not
-    apply). Running it again re-imports the same file: every record is then `unchanged`.
+    apply). Running it again re-imports the same files: every record is then `unchanged`.
     """
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / CONFIG_NAME
@@ -84,6 +148,12 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         iolog_sample.write_files(logs, IO_HOURS, start=IO_START, users=60, machines=12)
         (logs / ".complete").write_text("")
         click.echo(f"generated {logs}/ (hourly NFS IO logs of October 2026, 60 users)")
+    bills = folder / "data" / "billing"
+    if not (bills / ".complete").exists():
+        billing_sample.write_files(bills, BILLING_MONTHS, BILLING_LINES)
+        (bills / ".complete").write_text("")
+        click.echo(f"generated {bills}/ (FOCUS billing files of AWS, Microsoft and Oracle, "
+                   f"Aug-Oct 2026, {BILLING_LINES:,} lines a month)")  # fmt: skip
     settings = load_settings(config, discover=False)
     store, _, _ = upgrade_store(settings)
     try:
@@ -95,6 +165,7 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         io_result = run_import(store, IoLogConnector([str(logs)], known=known, settle=0))
         click.echo(f"imported IO logs: {io_result.summary()} ({io_result.seconds:.1f} s)")
         ml, cloud = _collect_from_local_servers(store, settings)
+        spend = _spend(store, bills)
         with store.engine.connect() as conn:
             report = usage_summary(conn, DEMO_PERIOD, ("month",))
             accounts = usage_summary(
@@ -133,12 +204,16 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
           m.above) for m in cloud],
         title=f"Cloud utilisation, sprint {DEMO_SPRINT} (2026-10-08..21)", numeric_from=2,
     )  # fmt: skip
+    _spend_tables(spend)
     click.echo(
         f"\nNext (with Meterbook on your PATH, e.g. after `. .venv/bin/activate`):\n"
         f"  cd {folder} && meterbook usage --period 2026-09 --by user --top 10\n"
         f"  cd {folder} && meterbook io users --period 2026-10 --top 10\n"
         f"  cd {folder} && meterbook workloads --source {ML_SOURCE} --period 2026-10 --by user\n"
-        f"  cd {folder} && meterbook metrics summary --sprint {DEMO_SPRINT} --by group"
+        f"  cd {folder} && meterbook metrics summary --sprint {DEMO_SPRINT} --by group\n"
+        f"  cd {folder} && meterbook spend --period {SPEND_MONTH} --by team --by group\n"
+        f"  cd {folder} && meterbook spend unallocated --period {SPEND_MONTH}\n"
+        f"  cd {folder} && meterbook spend --from 2026-08-01 --to 2026-10-31 --by month --by rule"
     )
 
 
@@ -185,6 +260,184 @@ def _collect_from_local_servers(
             level="environment",
         )
     return ml, cloud
+
+
+@dataclass
+class _Spend:
+    """What the billing part found, for its tables."""
+
+    by_month: SpendReport  # by month, provider and rule
+    by_team: SpendReport
+    groups: SpendReport
+    unclaimed: list[UnallocatedRow]
+
+
+def _spend(store: Store, bills: Path) -> _Spend:
+    """Set up the org model and the match rules (what is not there yet), import the billing
+    files of ``bills`` and query the spend."""
+    with store.engine.begin() as conn:
+        added = _org_model(conn)
+        rules = 0
+        if not list_match_rules(conn):
+            parsed = read_match_rules(conn, MATCH_RULES, "the demo's match rules")
+            replace_match_rules(conn, parsed)
+            rules = len(parsed)
+    if added or rules:
+        what = [f"{n} {kind}" for kind, n in added.items()]
+        if added["providers"]:
+            what[-2 if added["projects"] else -1] += f" ({TAX_PROVIDER}: tax rate {TAX_RATE} %)"
+        what += [f"{rules} match rules"] if rules else []
+        click.echo(f"org model: added {', '.join(what)}")
+    else:
+        click.echo("org model and match rules: already there, kept")
+    result = import_billing(store, BillingReader("focus"), [str(bills)])
+    click.echo(_billing_line(result))
+    month = parse_period(SPEND_MONTH)
+    with store.engine.connect() as conn:
+        return _Spend(
+            spend_summary(conn, DEMO_PERIOD, ("month", "provider", "rule")),
+            spend_summary(conn, month, ("division", "team")),
+            spend_summary(conn, DEMO_PERIOD, ("group",)),
+            unallocated(conn, month),
+        )
+
+
+def _org_model(conn: Connection) -> Counter[str]:
+    """Add the demo's divisions, teams, providers and projects that do not exist yet (by
+    name); returns how many of each kind were added."""
+    present = {
+        kind: {e.name for e in org.list_entries(conn, kind, archived=True)}
+        for kind in ("divisions", "teams", "providers", "projects")
+    }
+    added: Counter[str] = Counter()
+
+    def ensure(kind: str, name: str, /, **values: object) -> None:
+        if name not in present[kind]:
+            org.add(conn, kind, name, **values)
+            added[kind] += 1
+
+    for division, teams in DIVISIONS.items():
+        ensure("divisions", division)
+        for team in teams:
+            ensure("teams", team, division=division)
+    for provider, description in PROVIDERS.items():
+        rate = TAX_RATE if provider == TAX_PROVIDER else None
+        ensure("providers", provider, kind="cloud", currency="USD", tax_rate=rate,
+               description=description)  # fmt: skip
+    in_turn = [team for teams in DIVISIONS.values() for team in teams]
+    for index, (name, account) in enumerate(_claimed_accounts()):
+        ensure("projects", name, external_id=account.id, provider=account.provider,
+               team=in_turn[index % len(in_turn)],
+               description=f"{account.provider} sub-account {account.name!r}")  # fmt: skip
+    return added
+
+
+def _claimed_accounts() -> list[tuple[str, billing_sample.Account]]:
+    """The sub-accounts of the billing files that have a project, with the project's name
+    (the sub-account's name in lower case, numbered when taken)."""
+    seen: Counter[str] = Counter()
+    claimed = []
+    per_provider: Counter[str] = Counter()
+    for account in billing_sample.sub_accounts():
+        index = per_provider[account.provider]
+        per_provider[account.provider] += 1
+        if index % UNCLAIMED_EVERY == UNCLAIMED_AT:
+            continue
+        base = re.sub(r"[^a-z0-9]+", "-", account.name.lower()).strip("-")
+        seen[base] += 1
+        claimed.append((base if seen[base] == 1 else f"{base}-{seen[base]}", account))
+    return claimed
+
+
+def _billing_line(result: BillingResult) -> str:
+    line = (f"imported billing files: {len(result.files)} read, {result.summary()} "
+            f"({result.seconds:.1f} s)")  # fmt: skip
+    if result.unallocated:
+        line += (f"\n  {result.unallocated:,} new lines of sub-accounts that no project claims "
+                 "(Unallocated)")  # fmt: skip
+    return line
+
+
+@dataclass
+class _MonthCells:
+    """A month's spend with one provider: billed by the files' lines and by the lines Meterbook
+    derived (tax), and the effective cost of both."""
+
+    files: Decimal = Decimal(0)
+    derived: Decimal = Decimal(0)
+    effective: Decimal = Decimal(0)
+
+    def add(self, rule: str, row: SpendRow) -> None:
+        if rule == NO_RULE:
+            self.files += row.billed_cost
+        else:
+            self.derived += row.billed_cost
+        self.effective += row.effective_cost
+
+    def merge(self, other: _MonthCells) -> None:
+        self.files += other.files
+        self.derived += other.derived
+        self.effective += other.effective
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+def _share(value: Decimal, total: Decimal) -> str:
+    return f"{100 * value / total:.1f}" if total else ""
+
+
+def _spend_tables(spend: _Spend) -> None:
+    # By month and provider: the files' own lines, and what Meterbook derived (the tax).
+    cells: dict[tuple[str, str], _MonthCells] = {}
+    for r in spend.by_month.rows:
+        month, provider, rule = r.group
+        cells.setdefault((month, provider), _MonthCells()).add(rule, r)
+    totals = _MonthCells()
+    for row in cells.values():
+        totals.merge(row)
+
+    def values(row: _MonthCells) -> tuple[object, ...]:
+        return (_money(row.files), _money(row.derived), _money(row.files + row.derived),
+                _money(row.effective))  # fmt: skip
+
+    currency = ", ".join(spend.by_month.currencies) or "-"
+    print_table(
+        ("month", "provider", "billed (files)", "tax added", "total billed", "effective"),
+        [(month, provider, *values(row)) for (month, provider), row in sorted(cells.items())],
+        title=f"Spend by month and provider, Aug-Oct 2026 ({currency})", numeric_from=2,
+        footer=("total", "", *values(totals)),
+    )  # fmt: skip
+    click.echo(f"tax added: {TAX_PROVIDER}'s tax rate ({TAX_RATE} %) on its charges, derived "
+               "by Meterbook;\n"
+               "  the tax lines of the files themselves are in billed (files)")  # fmt: skip
+    team = spend.by_team
+    print_table(
+        ("division", "team", "lines", "total billed", "effective", "share %"),
+        [(*r.group, r.lines, _money(r.billed_cost), _money(r.effective_cost),
+          _share(r.billed_cost, team.total.billed_cost)) for r in team.rows],
+        title=f"Spend by division and team, {SPEND_MONTH}", numeric_from=2,
+        footer=("total", "", team.total.lines, _money(team.total.billed_cost),
+                _money(team.total.effective_cost), ""),
+    )  # fmt: skip
+    click.echo(f"{UNALLOCATED}: costs of sub-accounts that no project claims")
+    groups = spend.groups
+    print_table(
+        ("workload group", "lines", "total billed", "effective", "share %"),
+        [(r.group[0], r.lines, _money(r.billed_cost), _money(r.effective_cost),
+          _share(r.billed_cost, groups.total.billed_cost)) for r in groups.rows[:TOP_GROUPS]],
+        title="Top workload groups (match rules), Aug-Oct 2026", numeric_from=1,
+        footer=("all groups", groups.total.lines, _money(groups.total.billed_cost),
+                _money(groups.total.effective_cost), ""),
+    )  # fmt: skip
+    print_table(
+        ("provider", "sub-account", "name", "lines", "billed"),
+        [(r.provider, r.project_ext, r.sub_account_name, r.lines, _money(r.billed_cost))
+         for r in spend.unclaimed],
+        title=f"Unallocated sub-accounts, {SPEND_MONTH}", numeric_from=3,
+    )  # fmt: skip
+    click.echo("claim one: meterbook org projects add NAME --external-id ID --provider P --team T")
 
 
 def _table(name: str, title: str, rows: list[UsageRow], total: UsageRow | None) -> None:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import subprocess
 import sys
+from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 
 import click
 import pytest
 
-from meterbook import __version__
+from meterbook import __version__, org
 from meterbook.cli import cli, main
+from meterbook.settings import load_settings
+from meterbook.store.core import open_store
 from tests.conftest import DATA, shared
 
 
@@ -193,12 +198,99 @@ def test_reference_figures_through_the_cli(
     )
 
 
+def table(out: str, title: str) -> list[list[str]]:
+    """The cells of the rows (and footer) of the table printed under ``title``."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    rows = []
+    for line in lines[start + 1 :]:
+        if line.startswith("└"):
+            return rows
+        if line.startswith("│"):
+            rows.append([cell.strip() for cell in line.strip("│").split("│")])
+    raise AssertionError(f"table {title!r} has no end")
+
+
+def amount(cell: str) -> Decimal:
+    return Decimal(cell.replace(",", ""))
+
+
+def cents(printed: str, exact: Decimal) -> bool:
+    """``printed`` is ``exact`` to the cent (a double's last digits aside)."""
+    return abs(amount(printed) - exact) <= Decimal("0.0051")
+
+
 def test_demo(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from meterbook.cli import demo
+
     code, out, _ = run(capsys, "demo", "--jobs", "3000", "--dir", "demo")
     assert code == 0
     assert "3,000 inserted" in out and "usage by month" in out and "2026-09" in out
-    code, out, _ = run(capsys, "demo", "--jobs", "3000", "--dir", "demo")
-    assert "0 inserted, 0 updated, 3,000 unchanged" in out
+
+    # The billing part: what the generated files hold, read back with exact decimals.
+    files = sorted((workdir / "demo" / "data" / "billing").glob("*.csv.gz"))
+    assert [f.name for f in files] == [f"focus-{m:%Y-%m-%d}.csv.gz" for m in demo.BILLING_MONTHS]
+    billed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    taxed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)  # charges the tax rate is on
+    accounts: dict[str, Decimal] = defaultdict(Decimal)  # October, by sub-account
+    accounts_taxed: dict[str, Decimal] = defaultdict(Decimal)
+    lines = 0
+    for path in files:
+        with gzip.open(path, "rt", encoding="utf-8", newline="") as read:
+            for row in csv.DictReader(read):
+                key = (row["BillingPeriodStart"][:7], row["ProviderName"])
+                cost = Decimal(row["BilledCost"])
+                billed[key] += cost
+                if row["ChargeCategory"] != "Tax":
+                    taxed[key] += cost
+                if key[0] == demo.SPEND_MONTH:
+                    accounts[row["SubAccountId"]] += cost
+                    if key[1] == demo.TAX_PROVIDER and row["ChargeCategory"] != "Tax":
+                        accounts_taxed[row["SubAccountId"]] += cost
+                lines += 1
+    assert lines == len(files) * demo.BILLING_LINES
+    assert f"imported billing files: 3 read, {lines:,} inserted, 0 updated, 0 unchanged" in out
+    # By month and provider: the files' billed cost, the tax the provider's rate adds, totals.
+    rate = Decimal(demo.TAX_RATE) / 100
+    rows = table(out, "Spend by month and provider")
+    *body, footer = rows
+    assert [tuple(r[:2]) for r in body] == sorted(billed)
+    for (_, provider, files_cost, added, total, _), key in zip(body, sorted(billed), strict=True):
+        tax = taxed[key] * rate if provider == demo.TAX_PROVIDER else Decimal(0)
+        assert cents(files_cost, billed[key]) and cents(added, tax)
+        assert cents(total, billed[key] + tax)
+    all_billed = sum(billed.values(), Decimal(0))
+    all_tax = sum((v for (_, p), v in taxed.items() if p == demo.TAX_PROVIDER), Decimal(0)) * rate
+    assert footer[0] == "total" and all_tax > 0 and cents(footer[3], all_tax)
+    assert cents(footer[2], all_billed) and cents(footer[4], all_billed + all_tax)
+    # Every cost of the period is in some workload group.
+    assert cents(table(out, "Top workload groups")[-1][2], all_billed + all_tax)
+    # The sub-accounts that no project claims are listed with their cost, and their October
+    # costs are the Unallocated row (with the tax on the provider's part).
+    store = open_store(load_settings(workdir / "demo" / "meterbook.toml", discover=False))
+    try:
+        with store.engine.connect() as conn:
+            claimed = {e.values["external_id"] for e in org.list_entries(conn, "projects")}
+    finally:
+        store.engine.dispose()
+    unclaimed = {a: cost for a, cost in accounts.items() if a not in claimed}
+    assert 0 < len(unclaimed) < len(accounts) // 4
+    listed = table(out, "Unallocated sub-accounts")
+    assert {r[1] for r in listed} == set(unclaimed)
+    for _, account, _, _, cost in listed:
+        assert cents(cost, unclaimed[account])
+    teams = {tuple(r[:2]): r for r in table(out, f"Spend by division and team, {demo.SPEND_MONTH}")}
+    tax = sum((accounts_taxed[a] for a in unclaimed), Decimal(0)) * rate
+    assert cents(teams[("Unallocated", "Unallocated")][3], sum(unclaimed.values()) + tax)
+    assert "meterbook spend unallocated --period" in out
+
+    # Again: nothing is added, every line is unchanged, the same tables.
+    code, again, _ = run(capsys, "demo", "--jobs", "3000", "--dir", "demo")
+    assert code == 0 and "0 inserted, 0 updated, 3,000 unchanged" in again
+    assert "org model and match rules: already there, kept" in again
+    assert f"3 read, 0 inserted, 0 updated, {lines:,} unchanged, 0 rejected" in again
+    spend = out[out.index("Spend by month and provider") :]
+    assert again[again.index("Spend by month and provider") :] == spend
 
 
 def test_a_real_pipe(workdir: Path) -> None:
