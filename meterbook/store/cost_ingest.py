@@ -68,6 +68,7 @@ _SHAPE_SCHEMA = pa.schema(
     ]
 )  # fmt: skip
 _QUANTUM = Decimal(1).scaleb(-18)
+_UPSERT_ROWS = 10_000
 
 
 def _now() -> datetime:
@@ -205,7 +206,7 @@ def day_deltas(shape: pa.Table, rules: Rules, sign: int = 1) -> pa.Table:
     )
     one = _fill_keys(one.append_column("day", days))
     parts = [
-        one.group_by(["day", *keys]).aggregate(
+        one.group_by(["day", *keys], use_threads=False).aggregate(
             [(c, "sum") for c in (*_MONEY_COLUMNS, "quantity")] + [("billed_cost", "count")]
         )
     ]
@@ -213,7 +214,7 @@ def day_deltas(shape: pa.Table, rules: Rules, sign: int = 1) -> pa.Table:
     if many.num_rows:
         parts.append(_spread(_fill_keys(many)))
     rows = pa.concat_tables([_named(p) for p in parts])
-    grouped = rows.group_by(["day", *keys]).aggregate(
+    grouped = rows.group_by(["day", *keys], use_threads=False).aggregate(
         [(c, "sum") for c in (*_MONEY_COLUMNS, "quantity", "lines")]
     )
     grouped = grouped.rename_columns([n.removesuffix("_sum") for n in grouped.column_names])
@@ -256,8 +257,14 @@ def _empty_deltas() -> pa.Table:
     return pa.schema([*fields[:8], pa.field("rule", pa.string()), *fields[8:]]).empty_table()
 
 
-def _spread(many: pa.Table) -> pa.Table:
-    """Lines over several days, split in proportion (money exact in sum)."""
+def _spread(many: pa.Table, chunk: int = 1000) -> pa.Table:
+    """Lines over several days, split in proportion (money exact in sum); a thousand lines at
+    a time, so that a batch of monthly lines never holds all their day parts as Python rows."""
+    parts = [_spread_rows(many.slice(at, chunk)) for at in range(0, many.num_rows, chunk)]
+    return pa.concat_tables(parts)
+
+
+def _spread_rows(many: pa.Table) -> pa.Table:
     out: dict[str, list[Any]] = defaultdict(list)
     keys = COST_KEYS[1:-1]
     for row in many.to_pylist():
@@ -314,11 +321,14 @@ def apply_deltas(conn: Connection, deltas: pa.Table) -> None:
     if not deltas.num_rows:
         return
     measures = (*_MONEY_COLUMNS, "quantity", "lines")
-    deltas = deltas.group_by(list(COST_KEYS)).aggregate([(m, "sum") for m in measures])
+    deltas = deltas.group_by(list(COST_KEYS), use_threads=False).aggregate(
+        [(m, "sum") for m in measures]
+    )
     deltas = deltas.rename_columns([n.removesuffix("_sum") for n in deltas.column_names])
     ordered = deltas.select([*COST_KEYS, *measures])
     ordered = ordered.set_column(0, "day", pc.cast(ordered["day"], pa.string()))
-    upsert_add(conn, cost_daily, COST_KEYS, ordered)
+    for at in range(0, ordered.num_rows, _UPSERT_ROWS):  # a batch of monthly lines has many
+        upsert_add(conn, cost_daily, COST_KEYS, ordered.slice(at, _UPSERT_ROWS))
 
 
 def _shape(lines: pa.Table, factors: pa.Array) -> pa.Table:
