@@ -132,9 +132,15 @@ class MetricWriter:
                 "maximum": table["maximum"],
             }
         )
+        rows = _last_of_each_key(rows)
         spans = _spans(rows)
-        if backend(conn) == "postgresql":  # the upsert itself tells which rows are new
-            self._new += _upsert_postgresql(conn, rows)
+        if backend(conn) == "postgresql":
+            if _beyond_stored(conn, spans):
+                # Every row is later than anything stored of its series: all new, no conflict.
+                _copy_csv(conn, metric_samples.name, _SAMPLE_COLUMNS, rows)
+                self._new += int(rows.num_rows)
+            else:  # the upsert itself tells which rows are new
+                self._new += _upsert_postgresql(conn, rows)
         else:
             before = _stored(conn, spans)
             _upsert(conn, rows)
@@ -176,6 +182,29 @@ def _stored(conn: Connection, spans: list[_Span]) -> int:
         ).scalar_one()
         total += int(found)
     return total
+
+
+def _beyond_stored(conn: Connection, spans: list[_Span]) -> bool:
+    """PostgreSQL: whether no series of ``spans`` has a sample stored at or after the span's
+    first time (one query for the whole batch)."""
+    values = ", ".join(f"({int(r)}, {int(m)}, {float(low)!r})" for (r, m), low, _ in spans)
+    found = conn.exec_driver_sql(
+        f"SELECT 1 FROM (VALUES {values}) AS v (r, m, low) WHERE EXISTS ("  # noqa: S608
+        "SELECT 1 FROM metric_samples s WHERE s.resource_id = v.r AND s.metric_id = v.m "
+        "AND s.ts >= v.low) LIMIT 1"
+    ).first()
+    return found is None
+
+
+def _last_of_each_key(rows: pa.Table) -> pa.Table:
+    """A batch naming the same sample twice keeps its last values (as a later batch would)."""
+    keys = ["resource_id", "metric_id", "ts"]
+    numbered = rows.append_column("_row", pa.array(range(rows.num_rows), pa.int64()))
+    last = numbered.group_by(keys, use_threads=False).aggregate([("_row", "max")])
+    if last.num_rows == rows.num_rows:
+        return rows
+    kept = last["_row_max"]
+    return rows.take(pc.take(kept, pc.sort_indices(kept)))
 
 
 def _upsert_postgresql(conn: Connection, rows: pa.Table) -> int:

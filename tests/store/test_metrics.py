@@ -19,6 +19,7 @@ from meterbook.store.metric_ingest import (
     watermark,
 )
 from meterbook.store.queries.metrics import MetricScope, metric_series, metric_summary
+from meterbook.store.schema import resources
 from meterbook.store.schema_metrics import metric_hourly, metric_samples
 
 T0 = datetime(2025, 2, 13, tzinfo=UTC).timestamp()
@@ -56,6 +57,33 @@ def load(store: Store, tables: list[pa.Table]) -> MetricWriter:
             writer.write(conn, table)
         writer.new_last = writer.flush(conn)  # type: ignore[attr-defined]
     return writer
+
+
+def test_new_counts_whether_a_batch_is_beyond_what_is_stored_or_overlaps(store: Store) -> None:
+    """Later samples of a series go in directly (PostgreSQL: COPY); a batch reaching back into
+    stored samples, or repeating a key, is upserted. Either way the new ones are counted."""
+    first = load(store, [batch("i-web1", "CPUUtilization", [1.0] * 10)])
+    assert first.new_last == 10  # type: ignore[attr-defined]
+    later = batch("i-web1", "CPUUtilization", [2.0] * 5, start=T0 + 3000)  # ts 10..14: beyond
+    overlap = batch("i-web1", "CPUUtilization", [3.0] * 10, start=T0 + 3000 + 1500)  # 15..24
+    back = batch("i-web1", "CPUUtilization", [4.0] * 10, start=T0 + 1500)  # 5..14: 0 new
+    other = batch("i-web2", "CPUUtilization", [5.0] * 3)  # another series: beyond (nothing)
+    repeated = pa.concat_tables([batch("rm-db1", "CpuUsage", [6.0] * 4)] * 2)  # keys twice
+    writer = load(store, [later, overlap, back, other, repeated])
+    assert writer.new_last == 5 + 10 + 0 + 3 + 4  # type: ignore[attr-defined]
+    with store.engine.connect() as conn:
+        web1 = select(resources.c.id).where(resources.c.name == "i-web1").scalar_subquery()
+        values = dict(
+            conn.execute(
+                select(metric_samples.c.ts, metric_samples.c.average).where(
+                    metric_samples.c.resource_id == web1
+                )
+            ).all()
+        )
+        total = conn.execute(select(func.count()).select_from(metric_samples)).scalar_one()
+    assert total == 25 + 3 + 4
+    assert len(values) == 25
+    assert (values[T0], values[T0 + 5 * 300], values[T0 + 20 * 300]) == (1.0, 4.0, 3.0)
 
 
 def test_collecting_twice_changes_nothing_and_revisions_replace(store: Store) -> None:
