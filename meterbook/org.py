@@ -51,7 +51,13 @@ from meterbook.store.schema import (
     usage_records,
     users,
 )
-from meterbook.store.schema_billing import charge_rules, cost_daily, cost_lines, match_rules
+from meterbook.store.schema_billing import (
+    budgets,
+    charge_rules,
+    cost_daily,
+    cost_lines,
+    match_rules,
+)
 
 #: Called as ``hook(conn, provider_ids)`` after projects or a provider's tax rate change, inside
 #: the same transaction: the billing lines of these providers must be attributed to projects
@@ -246,6 +252,7 @@ KINDS: dict[str, Kind] = {
             (
                 Referrer(projects, "team_id", "project", "projects"),
                 Referrer(users, "team_id", "user", "users"),
+                Referrer(budgets, "team_id", "budget", "budgets"),
             ),
         ),
         Kind(
@@ -266,6 +273,7 @@ KINDS: dict[str, Kind] = {
                 Referrer(cost_daily, "provider_id", *_COST_DAYS),
                 Referrer(match_rules, "provider_id", "match rule", "match rules"),
                 Referrer(charge_rules, "provider_id", "charge rule", "charge rules"),
+                Referrer(budgets, "provider_id", "budget", "budgets"),
             ),
         ),
         Kind(

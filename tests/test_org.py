@@ -97,6 +97,8 @@ def _refer(conn: Connection, table: Table, column: str, id_: int, count: int = 1
                 row[key] = f"{row[key]}-{i}"
         if "id" in row:
             row["id"] = i + 1
+        if "month" in row:  # budgets: one per month, provider and team
+            row["month"] = f"2025-{i + 1:02d}"
         rows.append({**row, column: id_})
     conn.execute(table.insert(), rows)
 

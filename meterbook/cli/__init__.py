@@ -50,9 +50,20 @@ def cli(ctx: click.Context, config: Path | None, database_url: str | None, verbo
 
 
 def _register() -> None:
-    from meterbook.cli import collect, demo, export, imports, iolog, org, setup, spend, usage
+    from meterbook.cli import (
+        budgets,
+        collect,
+        demo,
+        export,
+        imports,
+        iolog,
+        org,
+        setup,
+        spend,
+        usage,
+    )
 
-    for module in (setup, imports, usage, iolog, collect, org, spend, export, demo):
+    for module in (setup, imports, usage, iolog, collect, org, spend, budgets, export, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

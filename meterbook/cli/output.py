@@ -47,13 +47,15 @@ def print_table(
     title: str | None = None,
     footer: Sequence[Any] | None = None,
     numeric_from: int = 0,
+    numeric_to: int | None = None,
 ) -> None:
-    """A table; columns from ``numeric_from`` on are right-aligned numbers."""
+    """A table; columns from ``numeric_from`` on (up to ``numeric_to``, exclusive) are
+    right-aligned numbers."""
     table = Table(title=title, show_footer=footer is not None, title_justify="left")
     cells = [[number(v) for v in row] for row in rows]
     feet = ["" if footer is None else number(v) for v in (footer or [""] * len(columns))]
     for i, name in enumerate(columns):
-        numeric = i >= numeric_from
+        numeric = i >= numeric_from and (numeric_to is None or i < numeric_to)
         widest = max((len(c[i]) for c in [*cells, feet]), default=0)
         # Numbers are never cut: headings wrap instead.
         table.add_column(

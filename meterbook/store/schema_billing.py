@@ -16,6 +16,9 @@ for provider charges and names the rule for derived ones (``tax`` for a provider
 else a charge rule's name): derived lines live only in the rollup and are rebuilt from the
 lines and the rules. Key columns use ``0`` and ``''`` for "none", as ``usage_daily`` does.
 
+``budgets`` holds one amount per (month ``YYYY-MM``, provider, team), as the original spend
+tracker did, with the budget's currency, a comment and the team's response.
+
 Money is ``NUMERIC(38, 18)``: exact on PostgreSQL and MariaDB/MySQL; SQLite has no decimal
 type and keeps binary doubles (about 15 significant digits, exact to the cent and well below
 for any realistic total).
@@ -147,4 +150,23 @@ charge_rules = Table(
     Column("valid_from", Date),
     Column("valid_to", Date),
     Column("created_at", DateTime, nullable=False),
+)
+
+# One amount per (month, provider, team), with a comment and the team's response. Like the
+# rules above it has no foreign keys: the org model refuses to remove a provider or team that a
+# budget refers to (meterbook.org's referrers).
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("month", Ident(7), nullable=False),
+    Column("provider_id", Integer, nullable=False),
+    Column("team_id", Integer, nullable=False),
+    Column("amount", Money(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("comment", Text),
+    Column("response", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("month", "provider_id", "team_id", name="uq_budgets_month_provider_team"),
 )
