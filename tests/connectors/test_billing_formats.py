@@ -103,6 +103,20 @@ def test_key_numbering_spans_batches() -> None:
     assert len(set(maker.keys([d, e]))) == 2
 
 
+def test_a_header_alone_and_a_record_longer_than_arrows_block(tmp_path: Path) -> None:
+    alone = tmp_path / "alone.csv"
+    alone.write_text(FOCUS_HEADER.rstrip("\n"))  # no newline after it
+    assert list(read_csv(alone)) == []
+    tags = json.dumps({f"k{n}": "v" * 50 for n in range(40_000)})  # 2.6 MB in one field
+    big = tmp_path / "big.csv"
+    row = "Acme,p1,VM,Usage,{},USD,2024-09-01 00:00:00,2024-09-01 01:00:00,{}\n"
+    quoted = '"' + tags.replace('"', '""') + '"'
+    big.write_text(FOCUS_HEADER + row.format(1, quoted) + row.format(2, "NULL"))
+    lines, rejects = _lines(BillingReader("focus"), big)
+    assert rejects == [] and [r["billed_cost"] for r in lines] == [Decimal(1), Decimal(2)]
+    assert json.loads(str(lines[0]["tags"])) == json.loads(tags)
+
+
 @pytest.mark.parametrize("size", [1, 7, 64, 1 << 20])
 def test_csv_pieces_end_where_records_end(tmp_path: Path, size: int) -> None:
     """Quoted newlines and doubled quotes never split a record, whatever the piece size."""

@@ -156,13 +156,13 @@ def read_csv(path: Path, delimiter: str = ",", block_bytes: int = 8 << 20) -> It
         try:
             for index, chunk in enumerate(record_chunks(handle, block_bytes)):
                 if index == 0:
+                    if not _record_end(chunk):
+                        return  # the header alone, without a newline
                     read.skip_rows = 1  # the header
                 elif read.skip_rows:
                     read.skip_rows = 0
-                table = pa_csv.read_csv(
-                    pa.BufferReader(chunk), read_options=read, parse_options=parse,
-                    convert_options=options,
-                )  # fmt: skip
+                read.block_size = _ARROW_BLOCK
+                table = _parse_piece(chunk, read, parse, options)
                 if table.num_rows:
                     block = TextBlock(str(path), table, line)
                     line += block.rows
@@ -171,6 +171,29 @@ def read_csv(path: Path, delimiter: str = ",", block_bytes: int = 8 << 20) -> It
             raise InputError(f"{path}: not a readable CSV file: {exc}") from exc
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise InputError(f"{path}: cannot read: {exc}") from exc
+
+
+_ARROW_BLOCK = 1 << 20
+
+
+def _parse_piece(
+    chunk: bytes,
+    read: pa_csv.ReadOptions,
+    parse: pa_csv.ParseOptions,
+    options: pa_csv.ConvertOptions,
+) -> pa.Table:
+    """One piece parsed; again as a single block when a record is longer than Arrow's block."""
+    try:
+        return pa_csv.read_csv(
+            pa.BufferReader(chunk), read_options=read, parse_options=parse, convert_options=options
+        )
+    except pa.ArrowInvalid:
+        if read.block_size > len(chunk):
+            raise
+        read.block_size = len(chunk) + 1
+        return pa_csv.read_csv(
+            pa.BufferReader(chunk), read_options=read, parse_options=parse, convert_options=options
+        )
 
 
 def _open_bytes(path: Path) -> IO[bytes]:
