@@ -52,6 +52,7 @@ from meterbook.store.schema import (
     users,
 )
 from meterbook.store.schema_billing import (
+    allocations,
     budgets,
     charge_rules,
     cost_daily,
@@ -291,6 +292,7 @@ KINDS: dict[str, Kind] = {
                 Referrer(cost_daily, "project_id", *_COST_DAYS),
                 Referrer(usage_records, "project_id", "usage record", "usage records"),
                 Referrer(usage_daily, "project_id", "daily usage row", "daily usage rows"),
+                Referrer(allocations, "project_id", "allocation", "allocations"),
             ),
         ),
         Kind(

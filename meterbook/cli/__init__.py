@@ -51,6 +51,7 @@ def cli(ctx: click.Context, config: Path | None, database_url: str | None, verbo
 
 def _register() -> None:
     from meterbook.cli import (
+        allocations,
         budgets,
         collect,
         demo,
@@ -63,7 +64,19 @@ def _register() -> None:
         usage,
     )
 
-    for module in (setup, imports, usage, iolog, collect, org, spend, budgets, export, demo):
+    for module in (
+        setup,
+        imports,
+        usage,
+        iolog,
+        collect,
+        org,
+        spend,
+        budgets,
+        allocations,
+        export,
+        demo,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -19,6 +19,9 @@ lines and the rules. Key columns use ``0`` and ``''`` for "none", as ``usage_dai
 ``budgets`` holds one amount per (month ``YYYY-MM``, provider, team), as the original spend
 tracker did, with the budget's currency, a comment and the team's response.
 
+``allocations`` holds amounts of CPU, GPU or node hours or money granted to a usage account or
+project over a range of days (``meterbook.allocations``: burn-down against the rollups).
+
 Money is ``NUMERIC(38, 18)``: exact on PostgreSQL and MariaDB/MySQL; SQLite has no decimal
 type and keeps binary doubles (about 15 significant digits, exact to the cent and well below
 for any realistic total).
@@ -169,4 +172,24 @@ budgets = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("month", "provider_id", "team_id", name="uq_budgets_month_provider_team"),
+)
+
+# An amount of a quantity (CPU, GPU or node hours, or money) for a usage account or org project
+# (both are rows of ``projects``) over the days ``start_date`` to ``end_date``, both inclusive
+# (as ``--from``/``--to`` are). No foreign key either: meterbook.org refuses to remove a project
+# that an allocation refers to.
+allocations = Table(
+    "allocations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Ident(NAME), nullable=False, unique=True),
+    Column("scope_kind", String(16), nullable=False),
+    Column("project_id", Integer, nullable=False),
+    Column("quantity", String(16), nullable=False),
+    Column("amount", Money(), nullable=False),
+    Column("currency", String(3)),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("comment", Text),
+    Column("created_at", DateTime, nullable=False),
 )
