@@ -270,7 +270,7 @@ def show_command(app: AppContext, name: str, as_of: str | None, series: str, fmt
     if rows:
         print_table(
             (series, "used", "cumulative"),
-            rows,
+            [(p.day.isoformat(), f"{p.used:,.2f}", f"{p.cumulative:,.2f}") for p in b.series],
             title="Cumulative use",
             numeric_from=1,
             numeric_to=3,
