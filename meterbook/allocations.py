@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from meterbook.budgets import DEFAULT_CURRENCY, check_amount
+from meterbook.budgets import DEFAULT_CURRENCY, check_amount, check_currency, stored_amount
 from meterbook.errors import ConfigError, ConflictError
 from meterbook.periods import Period, parse_date
 from meterbook.store.queries.spend import SpendFilters, spend_summary
@@ -153,20 +153,8 @@ def _day(raw: object, what: str) -> date:
     return parse_date(raw.strip(), what)
 
 
-def _currency(raw: object) -> str:
-    text = raw.strip() if isinstance(raw, str) else ""
-    if len(text) != 3 or not text.isascii() or not text.isalpha():
-        raise ConfigError(f"currency: {raw!r} is not 3 letters (an ISO 4217 code such as USD)")
-    return text.upper()
-
-
 def _text(raw: str | None) -> str | None:
     return raw.strip() if raw is not None and raw.strip() else None
-
-
-def _amount(value: Any) -> Decimal:
-    """A stored amount: SQLite keeps doubles, so cut back to the six decimals it was set with."""
-    return Decimal(value if not isinstance(value, float) else repr(value)).quantize(_SIX_DECIMALS)
 
 
 def _project_id(conn: Connection, kind: str, name: str) -> int:
@@ -198,7 +186,7 @@ def _query() -> Any:
 
 def _allocation(row: Any) -> Allocation:
     return Allocation(
-        row.name, row.scope_kind, row.scope, row.quantity, _amount(row.amount), row.currency,
+        row.name, row.scope_kind, row.scope, row.quantity, stored_amount(row.amount), row.currency,
         row.start_date, row.end_date, row.comment, row.created_at,
     )  # fmt: skip
 
@@ -249,7 +237,7 @@ def add_allocation(
     first, last = _day(start, "start"), _day(end, "end")
     _check_days(first, last)
     if what == "money":
-        code: str | None = DEFAULT_CURRENCY if currency is None else _currency(currency)
+        code: str | None = DEFAULT_CURRENCY if currency is None else check_currency(currency)
     elif currency is not None:
         raise ConfigError(f"currency: only for money, not {what}")
     else:
@@ -297,8 +285,8 @@ def edit_allocation(
     if currency is not None:
         if current.quantity != "money":
             raise ConfigError(f"currency: only for money, not {current.quantity}")
-        if _currency(currency) != current.currency:
-            wanted["currency"] = _currency(currency)
+        if check_currency(currency) != current.currency:
+            wanted["currency"] = check_currency(currency)
     if comment is not None and _text(comment) != current.comment:
         wanted["comment"] = _text(comment)
     if wanted:

@@ -152,7 +152,8 @@ def check_amount(raw: object, field: str = "amount") -> Decimal:
     return fixed
 
 
-def _currency(raw: object) -> str:
+def check_currency(raw: object) -> str:
+    """A 3-letter currency code, upper-cased, or a :class:`ConfigError` naming ``currency``."""
     if not isinstance(raw, str) or not _CURRENCY.fullmatch(raw.strip()):
         raise ConfigError(f"currency: {raw!r} is not 3 letters (an ISO 4217 code such as USD)")
     return raw.strip().upper()
@@ -165,7 +166,7 @@ def _text(raw: str | None) -> str | None:
     return raw.strip()
 
 
-def _amount(value: Any) -> Decimal:
+def stored_amount(value: Any) -> Decimal:
     """A stored amount: SQLite keeps doubles, so cut back to the six decimals it was set with."""
     return Decimal(value if not isinstance(value, float) else repr(value)).quantize(_SIX_DECIMALS)
 
@@ -203,7 +204,7 @@ def _query() -> Any:
 
 def _budget(row: Any) -> Budget:
     return Budget(
-        row.month, row.provider, row.team, _amount(row.amount), row.currency, row.comment,
+        row.month, row.provider, row.team, stored_amount(row.amount), row.currency, row.comment,
         row.response, row.created_at, row.updated_at,
     )  # fmt: skip
 
@@ -255,7 +256,7 @@ def set_budget(
     fixed = None if amount is None else check_amount(amount)
     provider_id, provider_currency = _id_of(conn, "provider", provider)
     team_id, _ = _id_of(conn, "team", team)
-    code = None if currency is None else _currency(currency)
+    code = None if currency is None else check_currency(currency)
     b = budgets.c
     key = and_(b.month == month, b.provider_id == provider_id, b.team_id == team_id)
     current = conn.execute(select(budgets).where(key)).mappings().first()
@@ -281,7 +282,7 @@ def set_budget(
         outcome = "added"
     else:
         wanted: dict[str, Any] = {}
-        if fixed is not None and _amount(current["amount"]) != fixed:
+        if fixed is not None and stored_amount(current["amount"]) != fixed:
             wanted["amount"] = fixed
         if code is not None and current["currency"] != code:
             wanted["currency"] = code
@@ -331,7 +332,7 @@ def clone(conn: Connection, month_from: str, month_to: str) -> CloneResult:
             continue
         new.append({
             "month": target, "provider_id": row["provider_id"], "team_id": row["team_id"],
-            "amount": _amount(row["amount"]), "currency": row["currency"],
+            "amount": stored_amount(row["amount"]), "currency": row["currency"],
             "comment": f"Cloned from {source}", "response": None,
             "created_at": now, "updated_at": now,
         })  # fmt: skip
@@ -422,6 +423,7 @@ __all__ = [
     "OverUnderReport",
     "OverUnderRow",
     "check_amount",
+    "check_currency",
     "check_month",
     "clone",
     "get_budget",
@@ -429,5 +431,6 @@ __all__ = [
     "over_under",
     "remove_budget",
     "set_budget",
+    "stored_amount",
     "whole_months",
 ]

@@ -36,7 +36,7 @@ from meterbook.attribution import (
 )
 from meterbook.connectors.billing.table import COST_SCHEMA, MONEY
 from meterbook.store.dialect import bulk_insert, bulk_update, insert_ignore, select_in, upsert_add
-from meterbook.store.ingest import BatchCounts, map_names
+from meterbook.store.ingest import BatchCounts, last_of_each, map_names
 from meterbook.store.schema import projects, providers
 from meterbook.store.schema_billing import (
     COST_KEYS,
@@ -377,8 +377,9 @@ class CostWriter:
         pid = map_names(table["provider"], self.providers)
         lines = table.append_column("provider_id", pid)
         repeated = 0
-        if not digest_keys:
-            lines, repeated = _last_of_each_key(lines)
+        if not digest_keys:  # a provider's line id repeated in the batch: its last version
+            kept = last_of_each(lines, ("provider_id", "line_key"))
+            repeated, lines = lines.num_rows - kept.num_rows, kept
             pid = lines["provider_id"]
         project_id, groups, factors = _attribute(conn, rules, lines)
         lines = lines.append_column("project_id", project_id).append_column("group_name", groups)
@@ -454,20 +455,6 @@ class CostWriter:
         rows = select_in(conn, cost_lines, ("line_key", "id", "row_hash"), "provider_id",
                          provider, "line_key", keys)  # fmt: skip
         return {r[0]: (r[1], r[2]) for r in rows}
-
-
-def _last_of_each_key(lines: pa.Table) -> tuple[pa.Table, int]:
-    """A provider's line id repeated within a batch: its last version stands (as a later
-    batch's or file's would replace it). Returns the lines and how many were dropped."""
-    if pc.count_distinct(lines["line_key"]).as_py() == lines.num_rows:
-        return lines, 0  # keys differ already (the usual case): one check, no grouping
-    numbered = lines.append_column("_row", pa.array(np.arange(lines.num_rows)))
-    last = numbered.group_by(["provider_id", "line_key"], use_threads=False).aggregate(
-        [("_row", "max")]
-    )
-    keep = pc.sort_indices(last["_row_max"])
-    rows = pc.take(last["_row_max"], keep)
-    return lines.take(rows), lines.num_rows - len(rows)
 
 
 def _stored_shape(conn: Connection, ids: list[int], rules: Rules) -> pa.Table:

@@ -104,6 +104,17 @@ def map_names(column: pa.ChunkedArray | pa.Array, ids: dict[str, int]) -> pa.Arr
     return pc.take(values, pc.index_in(column, value_set=distinct))
 
 
+def last_of_each(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """The rows of ``table`` without those whose ``keys`` a later row repeats: a batch naming
+    the same record twice keeps its last version, as a later batch would (row order kept)."""
+    numbered = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+    last = numbered.group_by(list(keys), use_threads=False).aggregate([("_row", "max")])
+    if last.num_rows == table.num_rows:
+        return table
+    kept = last["_row_max"]
+    return table.take(pc.take(kept, pc.sort_indices(kept)))
+
+
 def _distinct(column: pa.ChunkedArray) -> set[str]:
     return {v for v in pc.unique(column).to_pylist() if v}
 

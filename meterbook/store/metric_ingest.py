@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, select, update
 from meterbook.connectors.base import METRIC_SCHEMA
 from meterbook.store.dialect import _copy_csv, _mark, _q, _stage, backend, insert_ignore, rows_of
 from meterbook.store.dimensions import Dimensions
-from meterbook.store.ingest import map_names
+from meterbook.store.ingest import last_of_each, map_names
 from meterbook.store.schema import environments, resources
 from meterbook.store.schema_metrics import collect_state, metric_samples, metrics
 
@@ -132,7 +132,7 @@ class MetricWriter:
                 "maximum": table["maximum"],
             }
         )
-        rows = _last_of_each_key(rows)
+        rows = last_of_each(rows, ("resource_id", "metric_id", "ts"))
         spans = _spans(rows)
         if backend(conn) == "postgresql":
             if _beyond_stored(conn, spans):
@@ -194,17 +194,6 @@ def _beyond_stored(conn: Connection, spans: list[_Span]) -> bool:
         "AND s.ts >= v.low) LIMIT 1"
     ).first()
     return found is None
-
-
-def _last_of_each_key(rows: pa.Table) -> pa.Table:
-    """A batch naming the same sample twice keeps its last values (as a later batch would)."""
-    keys = ["resource_id", "metric_id", "ts"]
-    numbered = rows.append_column("_row", pa.array(range(rows.num_rows), pa.int64()))
-    last = numbered.group_by(keys, use_threads=False).aggregate([("_row", "max")])
-    if last.num_rows == rows.num_rows:
-        return rows
-    kept = last["_row_max"]
-    return rows.take(pc.take(kept, pc.sort_indices(kept)))
 
 
 def _upsert_postgresql(conn: Connection, rows: pa.Table) -> int:
