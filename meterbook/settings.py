@@ -42,6 +42,12 @@ FILE_KEYS: dict[tuple[str, str], str] = {
     ("periods", "sprint_anchor_start"): "sprint_anchor_start",
     ("periods", "sprint_days"): "sprint_days",
     ("secrets", "file"): "secrets_file",
+    ("web", "host"): "web_host",
+    ("web", "port"): "web_port",
+    ("web", "cookie_secure"): "web_cookie_secure",
+    ("web", "session_hours"): "web_session_hours",
+    ("web", "trust_user_header"): "web_trust_user_header",
+    ("web", "trusted_proxies"): "web_trusted_proxies",
 }
 SECRET_FIELDS = ("database_password",)
 ENV_FIELDS = (*FILE_KEYS.values(), *SECRET_FIELDS)
@@ -66,6 +72,15 @@ class Settings(BaseModel):
     sprint_days: int = Field(default=14, ge=1, le=366)
     sources: dict[str, CmlSource | AlibabaSource] = Field(default_factory=dict)
     secrets_file: Path | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8000, ge=1, le=65535)
+    #: Session cookies only over HTTPS (browsers treat http://localhost as secure too).
+    web_cookie_secure: bool = True
+    web_session_hours: float = Field(default=12.0, gt=0, le=24 * 90)
+    #: A header naming the signed-in login, set by a reverse proxy (off when empty).
+    web_trust_user_header: str | None = None
+    #: Addresses the user header is trusted from (empty: any, only behind a proxy!).
+    web_trusted_proxies: tuple[str, ...] = ()
     config_file: Path | None = None
 
     @field_validator("timezone", "import_timezone")
@@ -275,6 +290,15 @@ sprint_days = {sprint_days}
 # [sources.ali-hk.inventory.PROD]
 # web = [{{ id = "i-j6c1", name = "prod-web-01" }}, {{ id = "i-j6c2", name = "prod-web-02" }}]
 # rds = [{{ id = "rm-j6c3", name = "prod-db" }}]
+
+# [web]
+# `meterbook serve`: the dashboard and the REST API (docs/web.md).
+# host = "127.0.0.1"                                                     MB_WEB_HOST
+# port = 8000                                                            MB_WEB_PORT
+# cookie_secure = true
+# session_hours = 12
+# trust_user_header = "X-Remote-User"   # only behind a proxy that sets it
+# trusted_proxies = ["127.0.0.1"]
 
 # [secrets]
 # A TOML file with `database_password = "..."`, readable only by you.   MB_SECRETS_FILE

@@ -59,9 +59,11 @@ def _register() -> None:
         imports,
         iolog,
         org,
+        serve,
         setup,
         spend,
         usage,
+        users,
     )
 
     for module in (
@@ -75,6 +77,8 @@ def _register() -> None:
         budgets,
         allocations,
         export,
+        users,
+        serve,
         demo,
     ):
         for command in module.COMMANDS:
