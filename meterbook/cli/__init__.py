@@ -59,6 +59,7 @@ def _register() -> None:
         imports,
         iolog,
         org,
+        report,
         setup,
         spend,
         usage,
@@ -75,6 +76,7 @@ def _register() -> None:
         budgets,
         allocations,
         export,
+        report,
         demo,
     ):
         for command in module.COMMANDS:

@@ -23,7 +23,7 @@ def team_of_projects(ctx: Context) -> dict[str, str]:
     """Project name -> team name, from the org model."""
     return ctx.shared(
         "project_teams",
-        lambda: {e.name: e.values.get("team") or "" for e in org.list_entries(ctx.conn, "project")},
+        lambda: {e.name: e.values.get("team") or "" for e in org.list_entries(ctx.conn, "projects")},
     )
 
 
