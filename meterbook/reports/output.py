@@ -7,6 +7,7 @@ the new folder takes its place. A failure while writing leaves the previous repo
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -31,6 +32,9 @@ def write_report(
     target = report_folder(base, report)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
     try:
         report.files = []
         for name in names:

@@ -96,6 +96,8 @@ def build_report(
     started = time.perf_counter()
     ctx = Context(conn, period, settings, settings.zone, team)
     sections = [s for s in (fn(ctx) for fn in kind.sections) if s is not None]
+    for section in sections:  # a chart without data draws nothing (and cannot be rendered)
+        section.charts = [c for c in section.charts if c.spec.get("data", {}).get("values")]
     title = f"{kind.title}, {period.label}" + (f", team {team}" if team else "")
     report = Report(
         type=kind.name,

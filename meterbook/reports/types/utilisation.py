@@ -70,9 +70,9 @@ def overall(ctx: Context) -> Section:
 
 
 def _kind(kind: str) -> str:
-    if kind in {"rds", "database"}:
+    if kind.lower() in {"rds", "database"}:
         return "database"
-    if kind in {"ecs", "server"}:
+    if kind.lower() in {"ecs", "server"}:
         return "servers"
     return kind
 
