@@ -21,6 +21,7 @@ from meterbook.connectors.iolog import IoLogConnector
 from meterbook.connectors.slurm import SlurmConnector
 from meterbook.importing import run_import
 from meterbook.periods import Period, day_start, parse_period, zone_for
+from meterbook.reports import produce
 from meterbook.samples import billing as billing_sample
 from meterbook.samples import cml_server as cml_sample
 from meterbook.samples import cms_server as cms_sample
@@ -36,7 +37,6 @@ from meterbook.spend import (
     read_match_rules,
     replace_match_rules,
 )
-from meterbook.reports import produce
 from meterbook.store.core import Store, open_store, upgrade_store
 from meterbook.store.queries import io as io_queries
 from meterbook.store.queries.metrics import MetricScope, MetricSummary, metric_summary

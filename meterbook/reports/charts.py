@@ -13,7 +13,7 @@ from typing import Any
 
 from meterbook.reports.model import Chart
 
-SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 WIDTH, HEIGHT = 640, 260
 _FONT = "Helvetica, Arial, sans-serif"
 
@@ -48,8 +48,8 @@ def _base(title: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _x(field: str, title: str, temporal: bool) -> dict[str, Any]:
-    if temporal:
-        return {"field": field, "type": "temporal", "title": title}
+    if temporal:  # times are UTC instants or local dates written as UTC: no browser shift
+        return {"field": field, "type": "temporal", "title": title, "scale": {"type": "utc"}}
     return {"field": field, "type": "ordinal", "title": title, "sort": None}
 
 
@@ -94,7 +94,12 @@ def bar(
     """Bars by ``category``, largest first, each labelled with its value."""
     spec = _base(title, rows)
     spec["height"] = max(120, min(22 * len(rows), 520)) if horizontal else HEIGHT
-    cat = {"field": category, "type": "nominal", "title": None, "sort": "-x" if horizontal else None}
+    cat = {
+        "field": category,
+        "type": "nominal",
+        "title": None,
+        "sort": "-x" if horizontal else None,
+    }
     val = {"field": value, "type": "quantitative", "title": value_title}
     tooltip = [{"field": category}, {"field": value, "format": ",.2f"}]
     enc = {"y": cat, "x": val} if horizontal else {"x": cat, "y": val}
@@ -126,7 +131,7 @@ def stacked(
     spec = _base(title, rows)
     spec["mark"] = {"type": "bar", "stroke": "white", "strokeWidth": 0.5}
     spec["encoding"] = {
-        "x": {**_x(x, x_title, temporal), **({"timeUnit": "yearmonthdate"} if temporal else {})},
+        "x": {**_x(x, x_title, temporal), **({"timeUnit": "utcyearmonthdate"} if temporal else {})},
         "y": {"field": y, "type": "quantitative", "title": y_title, "stack": "zero"},
         "color": {"field": series, "type": "nominal", "title": None},
         "order": {"field": series},

@@ -25,7 +25,11 @@ def report_folder(base: Path, report: Report) -> Path:
 
 
 def write_report(
-    report: Report, base: Path, formats: list[str] | tuple[str, ...] | str, *, now: datetime | None = None
+    report: Report,
+    base: Path,
+    formats: list[str] | tuple[str, ...] | str,
+    *,
+    now: datetime | None = None,
 ) -> Path:
     """Write ``report`` in ``formats`` under ``base``; returns the report's folder."""
     names = parse_formats(formats)

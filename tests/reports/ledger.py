@@ -57,9 +57,7 @@ def build(store: Store, settings: Settings, folder: Path) -> None:
         # Two cluster accounts belong to the team too: its usage report has data.
         team_id = conn.execute(select(teams.c.id).where(teams.c.name == BUDGET_TEAM)).scalar_one()
         conn.execute(
-            update(projects)
-            .where(projects.c.name.in_(TEAM_ACCOUNTS))
-            .values(team_id=team_id)
+            update(projects).where(projects.c.name.in_(TEAM_ACCOUNTS)).values(team_id=team_id)
         )
     _collect(store, settings)
 

@@ -21,17 +21,21 @@ from meterbook.reports.model import Report
 from meterbook.reports.render import text
 
 _TEMPLATE = "report.html.j2"
+#: The bundle's snippet: the libraries as globals for the page's script.
+_GLOBALS = "window.vegaEmbed = vegaEmbed; window.vegaLite = vegaLite; window.vega = vega;"
 
 
 def vega_bundle() -> str:
     """The JavaScript bundle of Vega-Embed, Vega-Lite and Vega (cached per version)."""
-    version = vl_convert.get_vega_embed_version() + "-" + vl_convert.get_vega_version()
+    version = "-".join(
+        [vl_convert.get_vega_embed_version(), vl_convert.get_vega_version(), str(len(_GLOBALS))]
+    )
     cache = Path(platformdirs.user_cache_dir("meterbook")) / f"vega-bundle-{version}.js"
     try:
         return cache.read_text(encoding="utf-8")
     except OSError:
         pass
-    bundle: str = vl_convert.javascript_bundle()
+    bundle: str = vl_convert.javascript_bundle(_GLOBALS)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")

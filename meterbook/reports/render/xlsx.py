@@ -49,7 +49,7 @@ def _write(ws: Any, r: int, c: int, value: Any, fmt: Any) -> None:
         ws.write_string(r, c, str(value))
 
 
-def _table(book: Any, ws: Any, table: Table, formats: dict[str, Any]) -> None:
+def _table(book: Any, ws: Any, table: Table, formats: dict[Any, Any]) -> None:
     head = formats["head"]
     widths = [max(len(c.label), 6) for c in table.columns]
     for c, column in enumerate(table.columns):
@@ -72,7 +72,9 @@ def _table(book: Any, ws: Any, table: Table, formats: dict[str, Any]) -> None:
 def write(report: Report, folder: Path) -> list[str]:
     name = f"{report.slug}.xlsx"
     book = xlsxwriter.Workbook(str(folder / name), {"strings_to_numbers": False})
-    formats: dict[Any, Any] = {"head": book.add_format({"bold": True, "bottom": 1, "bg_color": "#EEEEEE"})}
+    formats: dict[Any, Any] = {
+        "head": book.add_format({"bold": True, "bottom": 1, "bg_color": "#EEEEEE"})
+    }
     for kind in ("text", *_FORMATS):
         for total in (False, True):
             spec: dict[str, Any] = {"bold": total, "top": 1 if total else 0}
@@ -84,11 +86,17 @@ def write(report: Report, folder: Path) -> list[str]:
     summary.write_string(0, 0, report.title, bold)
     meta = report.metadata()
     lines: list[tuple[str, Any, str]] = [
-        ("Period", f"{meta['period']['from']} to {report.period.end.isoformat()} (exclusive)", "text"),
+        (
+            "Period",
+            f"{meta['period']['from']} to {report.period.end.isoformat()} (exclusive)",
+            "text",
+        ),
         ("Time zone", report.timezone, "text"),
         ("Generated at (UTC)", report.generated_at.replace(tzinfo=None), "datetime"),
     ]
-    lines += [(h.label + (f" ({h.unit})" if h.unit else ""), h.value, h.kind) for h in report.headlines]
+    lines += [
+        (h.label + (f" ({h.unit})" if h.unit else ""), h.value, h.kind) for h in report.headlines
+    ]
     lines += [
         (f"{s.name} ({s.kind}) complete through", s.complete_through or "", "date")
         for s in report.sources

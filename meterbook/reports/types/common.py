@@ -21,10 +21,13 @@ def seconds(ctx: Context) -> tuple[float, float]:
 
 def team_of_projects(ctx: Context) -> dict[str, str]:
     """Project name -> team name, from the org model."""
-    return ctx.shared(
+    found: dict[str, str] = ctx.shared(
         "project_teams",
-        lambda: {e.name: e.values.get("team") or "" for e in org.list_entries(ctx.conn, "projects")},
+        lambda: {
+            e.name: e.values.get("team") or "" for e in org.list_entries(ctx.conn, "projects")
+        },
     )
+    return found
 
 
 def team_projects(ctx: Context) -> tuple[str, ...]:

@@ -19,7 +19,9 @@ from meterbook.store.queries.metrics import MetricScope, SeriesPoint, metric_ser
 def _series(ctx: Context) -> list[SeriesPoint]:
     def run() -> list[SeriesPoint]:
         start, end = seconds(ctx)
-        workbench = sorted({p.source for p in pairs(ctx.conn, MetricScope()) if p.kind == WORKBENCH})
+        workbench = sorted(
+            {p.source for p in pairs(ctx.conn, MetricScope()) if p.kind == WORKBENCH}
+        )
         if not workbench:
             return []
         found = metric_series(ctx.conn, start, end, MetricScope(sources=tuple(workbench)),
@@ -66,7 +68,9 @@ def combined(ctx: Context) -> Section:
     grid: dict[tuple[datetime, str], dict[str, Any]] = {}
     for p in points:
         grid.setdefault((p.time, p.instance), {})[p.metric] = p.average
-    rows = [[t, inst, *(values.get(n) for n in names)] for (t, inst), values in sorted(grid.items())]
+    rows = [
+        [t, inst, *(values.get(n) for n in names)] for (t, inst), values in sorted(grid.items())
+    ]
     table = Table(
         "combined", "Combined series by hour",
         [Column("time", "time", "datetime"), Column("workbench", "workbench"),
@@ -78,8 +82,17 @@ def combined(ctx: Context) -> Section:
     for name in names:
         rows_ = [{"time": p.time, "workbench": p.instance, "value": p.average}
                  for p in points if p.metric == name]  # fmt: skip
-        per_series.append(charts.line(f"series_{name}", f"{name} in use by hour", rows_,
-                                      x="time", y="value", y_title=name, series="workbench"))
+        per_series.append(
+            charts.line(
+                f"series_{name}",
+                f"{name} in use by hour",
+                rows_,
+                x="time",
+                y="value",
+                y_title=name,
+                series="workbench",
+            )
+        )
     return Section("series", "Series", [], [table], per_series)
 
 

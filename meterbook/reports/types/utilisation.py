@@ -13,7 +13,12 @@ from meterbook.reports import charts
 from meterbook.reports.model import Column, Headline, Section, Table
 from meterbook.reports.types import Context, ReportType, register
 from meterbook.reports.types.common import seconds
-from meterbook.store.queries.metrics import MetricScope, MetricSummary, metric_series, metric_summary
+from meterbook.store.queries.metrics import (
+    MetricScope,
+    MetricSummary,
+    metric_series,
+    metric_summary,
+)
 
 THRESHOLD = 80.0
 #: Recommendation rules: below LOW average and below HALF maximum -> downsize; p95 above
@@ -154,8 +159,11 @@ def trend_charts(ctx: Context) -> Section:
     for env, names in by_env.items():
         for metric in names:
             scope = MetricScope(environments=(env,) if env else (), metrics=(metric,))
-            points = [p for p in metric_series(ctx.conn, start, end, scope, grain="hour",
-                                               zone=ctx.zone) if p.average is not None]
+            points = [
+                p
+                for p in metric_series(ctx.conn, start, end, scope, grain="hour", zone=ctx.zone)
+                if p.average is not None
+            ]
             ctx.rows_read += len(points)
             rows = [{"time": p.time, "instance": p.instance, "percent": p.average}
                     for p in points]  # fmt: skip
