@@ -59,7 +59,7 @@ def test_a_failed_format_keeps_the_previous_report(
     before = sorted(p.name for p in (workdir / "reports" / "usage" / "2024-03").iterdir())
     config = workdir / "meterbook.toml"
     config.write_text(config.read_text() + '\n[reports]\nbrowser = "no-such-browser"\n')
-    code, out, err = run(capsys, "report", "usage", "--period", "2024-03", "--format", "csv,pdf")
+    code, _, err = run(capsys, "report", "usage", "--period", "2024-03", "--format", "csv,pdf")
     assert code != 0 and "'no-such-browser' is not an executable" in err
     assert len(err.strip().splitlines()) == 1
     after = sorted(p.name for p in (workdir / "reports" / "usage" / "2024-03").iterdir())
