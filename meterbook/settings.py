@@ -301,6 +301,19 @@ sprint_anchor = {sprint_anchor}
 sprint_anchor_start = {sprint_anchor_start}
 sprint_days = {sprint_days}
 
+[reports]
+# Where `meterbook report` writes (reports/<type>/<period>/), relative to this
+# file, and the browser that prints PDFs (default: chromium on the PATH).
+#                                          MB_REPORTS_DIRECTORY, MB_REPORTS_BROWSER
+directory = "reports"
+# browser = "chromium"
+#
+# Named reports for `meterbook report run NAME` (docs/reports.md):
+# [reports.monthly-usage]
+# type = "usage"
+# period = "previous-month"
+# formats = ["pdf", "xlsx", "csv"]
+
 # API sources for `meterbook collect NAME` (docs/collectors.md). Keys come from the
 # environment, never from this file.
 #

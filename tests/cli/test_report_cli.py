@@ -58,7 +58,9 @@ def test_a_failed_format_keeps_the_previous_report(
     assert run(capsys, "report", "usage", "--period", "2024-03", "--format", "csv")[0] == 0
     before = sorted(p.name for p in (workdir / "reports" / "usage" / "2024-03").iterdir())
     config = workdir / "meterbook.toml"
-    config.write_text(config.read_text() + '\n[reports]\nbrowser = "no-such-browser"\n')
+    text = config.read_text()
+    assert '# browser = "chromium"' in text  # meterbook init writes a [reports] section
+    config.write_text(text.replace('# browser = "chromium"', 'browser = "no-such-browser"'))
     code, _, err = run(capsys, "report", "usage", "--period", "2024-03", "--format", "csv,pdf")
     assert code != 0 and "'no-such-browser' is not an executable" in err
     assert len(err.strip().splitlines()) == 1
@@ -70,12 +72,10 @@ def test_a_failed_format_keeps_the_previous_report(
 def test_named_reports_and_list(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     _ledger(capsys)
     config = workdir / "meterbook.toml"
+    text = config.read_text().replace('directory = "reports"', 'directory = "published"')
     config.write_text(
-        config.read_text()
+        text
         + """
-[reports]
-directory = "published"
-
 [reports.march-usage]
 type = "usage"
 period = "2024-03"

@@ -1,6 +1,6 @@
 """The spend report: monthly and daily spend by provider, team, division, project and workload
 group, budget versus actual with responses, and unallocated costs, from the same queries as
-``meterbook spend``, ``meterbook budgets over-under`` and ``meterbook spend unallocated``."""
+``meterbook spend``, ``meterbook budgets overunder`` and ``meterbook spend unallocated``."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def budgets(ctx: Context) -> Section:
     over = [r for r in found.rows if r.status == "over"]
     paragraphs = [
         "Actual is the billed cost of the whole months the period touches, as "
-        "`meterbook budgets over-under` reports it.",
+        "`meterbook budgets overunder` reports it.",
         f"{len(over)} team-month(s) over budget." if over else "No team is over budget.",
     ]
     return Section("budgets", "Budget versus actual", paragraphs,
