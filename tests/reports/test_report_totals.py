@@ -45,11 +45,15 @@ def _usage(conn: Any, team: str | None) -> Expected:
 
 
 def _spend(conn: Any, team: str | None) -> Expected:
+    """The totals of `meterbook spend --by ...` for each table's grouping."""
     filters = SpendFilters(teams=(team,) if team else ())
-    total = spend_summary(conn, ledger.MONTH, (), filters).total
     out: Expected = {}
-    for table in ("monthly_by_provider", "daily_by_provider", "by_division", "by_team",
-                  "by_project", "by_group"):  # fmt: skip
+    for table, by in (
+        ("monthly_by_provider", ("month", "provider")), ("daily_by_provider", ("day", "provider")),
+        ("by_division", ("division",)), ("by_team", ("team",)), ("by_project", ("project",)),
+        ("by_group", ("group",)),
+    ):  # fmt: skip
+        total = spend_summary(conn, ledger.MONTH, by, filters).total
         out[(table, "billed_cost")] = total.billed_cost
         out[(table, "effective_cost")] = total.effective_cost
         out[(table, "lines")] = total.lines
