@@ -17,8 +17,8 @@ import pytest
 
 from meterbook import __version__, org
 from meterbook.cli import cli, main
-from meterbook.settings import load_settings
 from meterbook.periods import parse_period
+from meterbook.settings import load_settings
 from meterbook.store.core import open_store
 from meterbook.store.queries.spend import spend_summary
 from meterbook.store.queries.usage import usage_summary

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from meterbook.budgets import over_under
+from meterbook.errors import ConfigError
 from meterbook.periods import day_start
 from meterbook.reports.output import write_report
 from meterbook.reports.types import build_report
@@ -110,10 +111,10 @@ def _check_totals(folder: Path, slug: str, expected: Expected, tables: list[Any]
 
 
 def _write(store: Store, settings: Settings, kind: str, folder: Path,
-           team: str | None = None) -> tuple[Path, Any]:  # fmt: skip
+           team: str | None = None, formats: str = FORMATS) -> tuple[Path, Any]:  # fmt: skip
     with store.engine.connect() as conn:
         report = build_report(conn, kind, ledger.MONTH, settings, team=team)
-    return write_report(report, folder, FORMATS), report
+    return write_report(report, folder, formats), report
 
 
 @pytest.fixture
@@ -185,7 +186,9 @@ def test_utilisation_and_trends_match_the_metric_queries(
                               level="environment")  # fmt: skip
         workbench = metric_summary(conn, start, end, MetricScope(sources=("ml",)))
     assert envs and workbench
-    folder, report = _write(store, settings, "utilisation", base)
+    with store.engine.connect() as conn, pytest.raises(ConfigError, match="no team data"):
+        build_report(conn, "utilisation", ledger.MONTH, settings, team=ledger.BUDGET_TEAM)
+    folder, report = _write(store, settings, "utilisation", base, formats="csv,json,html")
     rows = f.csv_table(folder, report.slug, "by_environment")
     assert len(rows) == len(envs)
     by_key = {(r["environment"], r["metric"]): r for r in rows}
@@ -202,7 +205,7 @@ def test_utilisation_and_trends_match_the_metric_queries(
     incidents = f.json_table(f.json_doc(folder, report.slug), "incidents")["rows"]
     assert sum(r["above"] for r in incidents) == sum(m.above for m in envs)
 
-    folder, report = _write(store, settings, "trends", base)
+    folder, report = _write(store, settings, "trends", base, formats="csv,json")
     stats = f.csv_table(folder, report.slug, "series_statistics")
     assert {r["series"] for r in stats} == {m.metric for m in workbench}
     for m in workbench:

@@ -55,6 +55,8 @@ class ReportType:
     sections: list[SectionFn]
     #: Source kinds whose freshness the report states (empty: all).
     source_kinds: tuple[str, ...] = ()
+    #: Whether ``--team`` can scope it (its data belong to projects of teams).
+    team_scoped: bool = True
 
 
 REPORT_TYPES: dict[str, ReportType] = {}
@@ -93,6 +95,8 @@ def build_report(
 ) -> Report:
     """Run every section of report type ``name`` over ``period``."""
     kind = report_type(name)
+    if team and not kind.team_scoped:
+        raise ConfigError(f"--team: the {kind.name} report has no team data to scope")
     started = time.perf_counter()
     ctx = Context(conn, period, settings, settings.zone, team)
     sections = [s for s in (fn(ctx) for fn in kind.sections) if s is not None]

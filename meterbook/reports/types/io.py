@@ -167,5 +167,6 @@ register(
         "The NFS IO dashboard: totals, users, machines, time series, patterns, sizes",
         [totals, users_and_machines, patterns, sizes, heavy],
         source_kinds=("iolog",),
+        team_scoped=False,
     )
 )

@@ -103,5 +103,6 @@ register(
         "Workbench resource time series (CPU, memory, GPU) per series and combined",
         [statistics, combined],
         source_kinds=("cml",),
+        team_scoped=False,
     )
 )

@@ -188,5 +188,6 @@ register(
         "recommendations, charts",
         [overall, incidents, recommendations, instances, trend_charts],
         source_kinds=("alibaba-cms",),
+        team_scoped=False,
     )
 )
