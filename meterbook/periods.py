@@ -194,3 +194,89 @@ class SprintCalendar:
         if not re.fullmatch(r"-?\d{1,6}", text):
             raise ConfigError(f"--sprint: {text!r} is not a sprint (a number, current or previous)")
         return self.sprint(int(text))
+
+
+# Report periods --------------------------------------------------------------------------------
+
+#: The report period names besides dates (``2024-07``, ``2024-Q3``, ``2024``, ``2024-07-05``).
+REPORT_PERIODS = (
+    "previous-month",
+    "month-to-date",
+    "last-Nd",
+    "sprint-N",
+    "current-sprint",
+    "previous-sprint",
+)
+
+
+def today_in(zone: tzinfo, now: datetime | None = None) -> date:
+    """The current day in ``zone`` (of ``now``, default the current instant)."""
+    return (now or datetime.now(UTC)).astimezone(zone).date()
+
+
+def utc_bounds(period: Period, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The UTC instants at which ``period`` begins and ends in ``zone``."""
+    return day_start(period.start, zone), day_start(period.end, zone)
+
+
+def first_days(period: Period, days: int) -> Period:
+    """The first ``days`` days of ``period`` (a month: ``--period 2024-07 --days 15``)."""
+    if days < 1:
+        raise ConfigError(f"--days: {days} must be at least 1")
+    if days > period.days:
+        raise ConfigError(f"--days: {period.label} has only {period.days} days, not {days}")
+    end = period.start + timedelta(days=days)
+    return Period(period.start, end, f"{period.label}-d{days:02d}")
+
+
+def report_period(
+    text: str | None,
+    *,
+    days: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    today: date,
+    sprints: SprintCalendar | None = None,
+) -> Period:
+    """The period of a report.
+
+    ``text`` is ``previous-month`` (the default), ``month-to-date`` (the 1st through today),
+    ``last-30d`` (the 30 whole days before today), ``sprint-58``, ``current-sprint``,
+    ``previous-sprint``, or a year, quarter, month or day as :func:`parse_period` reads them;
+    ``start``/``end`` give an inclusive custom range instead. ``days`` keeps the first D days.
+    ``today`` is the current day in the accounting time zone.
+    """
+    if start or end:
+        if text:
+            raise ConfigError("give either --period or --from/--to, not both")
+        found = resolve_period(None, start, end)
+    else:
+        found = _named_period((text or "previous-month").strip().lower(), today, sprints)
+    return first_days(found, days) if days is not None else found
+
+
+def _named_period(text: str, today: date, sprints: SprintCalendar | None) -> Period:
+    if text in {"previous-month", "last-month"}:
+        return previous_month(today)
+    if text in {"month-to-date", "mtd"}:
+        first = today.replace(day=1)
+        return Period(first, today + _DAY, f"{first.strftime('%Y-%m')}-mtd")
+    if m := re.fullmatch(r"last-(\d{1,4})d", text):
+        n = int(m[1])
+        if n < 1:
+            raise ConfigError(f"--period: {text!r}: at least one day")
+        first = today - timedelta(days=n)
+        return Period(first, today, f"last-{n}d-{(today - _DAY).isoformat()}")
+    sprint = re.fullmatch(r"sprint-(\d{1,6})", text)
+    if sprint or text in {"current-sprint", "previous-sprint"}:
+        if sprints is None:
+            raise ConfigError("--period: sprints need the [periods] sprint settings")
+        if sprint:
+            return sprints.sprint(int(sprint[1]))
+        return sprints.parse(text.split("-")[0], today=today)
+    if re.fullmatch(r"[\dq-]+", text):
+        return parse_period(text)
+    raise ConfigError(
+        f"--period: {text!r} is not a period (use previous-month, month-to-date, last-30d, "
+        "2024, 2024-Q3, 2024-07, 2024-07-05, sprint-58, current-sprint or previous-sprint)"
+    )

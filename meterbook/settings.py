@@ -48,9 +48,25 @@ FILE_KEYS: dict[tuple[str, str], str] = {
     ("web", "session_hours"): "web_session_hours",
     ("web", "trust_user_header"): "web_trust_user_header",
     ("web", "trusted_proxies"): "web_trusted_proxies",
+    ("reports", "directory"): "reports_directory",
+    ("reports", "browser"): "reports_browser",
 }
 SECRET_FIELDS = ("database_password",)
 ENV_FIELDS = (*FILE_KEYS.values(), *SECRET_FIELDS)
+
+
+class NamedReport(BaseModel):
+    """A report of the configuration, ``[reports.NAME]``: run by ``meterbook report run``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str
+    period: str = "previous-month"
+    days: int | None = Field(default=None, ge=1, le=31)
+    formats: list[str] = Field(default_factory=lambda: ["html", "pdf", "xlsx", "csv", "json"])
+    team: str | None = None
+    directory: Path | None = None
+    title: str | None = None
 
 
 class Settings(BaseModel):
@@ -71,6 +87,9 @@ class Settings(BaseModel):
     sprint_anchor_start: date = date(2025, 2, 13)
     sprint_days: int = Field(default=14, ge=1, le=366)
     sources: dict[str, CmlSource | AlibabaSource] = Field(default_factory=dict)
+    reports_directory: Path = Path("reports")
+    reports_browser: str | None = None
+    reports: dict[str, NamedReport] = Field(default_factory=dict)
     secrets_file: Path | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
@@ -140,6 +159,9 @@ def _values_from_file(path: Path) -> dict[str, Any]:
         if section == "sources":
             values["sources"] = parse_sources(content, str(path))
             continue
+        if section == "reports":
+            content = dict(content)
+            values["reports"] = _named_reports(content, path)
         for key, value in content.items():
             if "password" in key or "secret" in key or key.endswith("_key"):
                 raise ConfigError(
@@ -153,9 +175,29 @@ def _values_from_file(path: Path) -> dict[str, Any]:
     url = values.get("database_url")
     if isinstance(url, str):
         values["database_url"] = _anchor_sqlite_path(url, path.parent)
+    if isinstance(values.get("reports_directory"), str):
+        values["reports_directory"] = path.parent / values["reports_directory"]
     if isinstance(values.get("secrets_file"), str):
         values["secrets_file"] = path.parent / values["secrets_file"]
     return values
+
+
+def _named_reports(content: dict[str, Any], path: Path) -> dict[str, NamedReport]:
+    """Take the ``[reports.NAME]`` tables out of ``content`` (the plain keys stay)."""
+    found: dict[str, NamedReport] = {}
+    for name in [k for k, v in content.items() if isinstance(v, dict)]:
+        table = content.pop(name)
+        if isinstance(table.get("formats"), str):
+            table["formats"] = [f.strip() for f in table["formats"].split(",") if f.strip()]
+        if isinstance(table.get("directory"), str):
+            table["directory"] = path.parent / table["directory"]
+        try:
+            found[name] = NamedReport(**table)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(f"{path}: [reports.{name}] {field}: {err['msg']}") from exc
+    return found
 
 
 def _anchor_sqlite_path(url: str, base: Path) -> str:
@@ -273,6 +315,19 @@ heavy_ops_per_hour = {io_heavy_threshold}
 sprint_anchor = {sprint_anchor}
 sprint_anchor_start = {sprint_anchor_start}
 sprint_days = {sprint_days}
+
+[reports]
+# Where `meterbook report` writes (reports/<type>/<period>/), relative to this
+# file, and the browser that prints PDFs (default: chromium on the PATH).
+#                                          MB_REPORTS_DIRECTORY, MB_REPORTS_BROWSER
+directory = "reports"
+# browser = "chromium"
+#
+# Named reports for `meterbook report run NAME` (docs/reports.md):
+# [reports.monthly-usage]
+# type = "usage"
+# period = "previous-month"
+# formats = ["pdf", "xlsx", "csv"]
 
 # API sources for `meterbook collect NAME` (docs/collectors.md). Keys come from the
 # environment, never from this file.

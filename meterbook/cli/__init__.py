@@ -59,6 +59,7 @@ def _register() -> None:
         imports,
         iolog,
         org,
+        report,
         serve,
         setup,
         spend,
@@ -79,6 +80,7 @@ def _register() -> None:
         export,
         users,
         serve,
+        report,
         demo,
     ):
         for command in module.COMMANDS:

@@ -21,6 +21,7 @@ from meterbook.connectors.iolog import IoLogConnector
 from meterbook.connectors.slurm import SlurmConnector
 from meterbook.importing import run_import
 from meterbook.periods import Period, day_start, parse_period, zone_for
+from meterbook.reports import produce
 from meterbook.samples import billing as billing_sample
 from meterbook.samples import cml_server as cml_sample
 from meterbook.samples import cms_server as cms_sample
@@ -36,7 +37,7 @@ from meterbook.spend import (
     read_match_rules,
     replace_match_rules,
 )
-from meterbook.store.core import Store, upgrade_store
+from meterbook.store.core import Store, open_store, upgrade_store
 from meterbook.store.queries import io as io_queries
 from meterbook.store.queries.metrics import MetricScope, MetricSummary, metric_summary
 from meterbook.store.queries.spend import (
@@ -60,6 +61,10 @@ ML_SOURCE, CLOUD_SOURCE = "ml-demo", "ali-demo"
 #: The billing files: one FOCUS file a month, each with this many lines.
 BILLING_MONTHS = (date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1))
 BILLING_LINES = 20_000
+#: The monthly reports the demo writes (the data's last month) and their formats.
+REPORT_MONTH = "2026-10"
+REPORT_TYPES = ("usage", "io", "spend", "utilisation", "trends")
+REPORT_FORMATS = ("html", "pdf", "xlsx", "csv", "json")
 #: The month the spend tables by team and the unallocated sub-accounts are of.
 SPEND_MONTH = "2026-10"
 #: Divisions and their teams; projects go to the teams in turn.
@@ -205,6 +210,7 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         title=f"Cloud utilisation, sprint {DEMO_SPRINT} (2026-10-08..21)", numeric_from=2,
     )  # fmt: skip
     _spend_tables(spend)
+    _reports(folder, settings)
     click.echo(
         f"\nNext (with Meterbook on your PATH, e.g. after `. .venv/bin/activate`):\n"
         f"  cd {folder} && meterbook usage --period 2026-09 --by user --top 10\n"
@@ -213,8 +219,24 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         f"  cd {folder} && meterbook metrics summary --sprint {DEMO_SPRINT} --by group\n"
         f"  cd {folder} && meterbook spend --period {SPEND_MONTH} --by team --by group\n"
         f"  cd {folder} && meterbook spend unallocated --period {SPEND_MONTH}\n"
-        f"  cd {folder} && meterbook spend --from 2026-08-01 --to 2026-10-31 --by month --by rule"
+        f"  cd {folder} && meterbook spend --from 2026-08-01 --to 2026-10-31 --by month --by rule\n"
+        f"  cd {folder} && meterbook report spend --period {REPORT_MONTH} --format pdf,xlsx"
     )
+
+
+def _reports(folder: Path, settings: Settings) -> None:
+    """Write the monthly reports of the demo data's last month and print where they are."""
+    base = folder / "reports"
+    period = parse_period(REPORT_MONTH)
+    store = open_store(settings)
+    try:
+        click.echo(f"\nMonthly reports of {REPORT_MONTH} ({', '.join(REPORT_FORMATS)}):")
+        for name in REPORT_TYPES:
+            made, where = produce(store, settings, name, period, REPORT_FORMATS, base=base)
+            click.echo(f"  {made.title}: {where}/ ({len(made.files)} files)")
+    finally:
+        store.engine.dispose()
+    click.echo(f"open {base / 'usage' / REPORT_MONTH / f'usage-{REPORT_MONTH}.html'} in a browser")
 
 
 def _collect_from_local_servers(

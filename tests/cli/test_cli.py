@@ -17,8 +17,11 @@ import pytest
 
 from meterbook import __version__, org
 from meterbook.cli import cli, main
+from meterbook.periods import parse_period
 from meterbook.settings import load_settings
 from meterbook.store.core import open_store
+from meterbook.store.queries.spend import spend_summary
+from meterbook.store.queries.usage import usage_summary
 from tests.conftest import DATA, shared
 
 
@@ -283,6 +286,29 @@ def test_demo(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tax = sum((accounts_taxed[a] for a in unclaimed), Decimal(0)) * rate
     assert cents(teams[("Unallocated", "Unallocated")][3], sum(unclaimed.values()) + tax)
     assert "meterbook spend unallocated --period" in out
+
+    # The monthly reports of October 2026, where the demo says, with the ledger's totals.
+    reports = workdir / "demo" / "reports"
+    for kind in ("usage", "io", "spend", "utilisation", "trends"):
+        folder = reports / kind / "2026-10"
+        assert f"{Path('demo') / 'reports' / kind / '2026-10'}/" in out
+        for ext in ("html", "pdf", "xlsx", "json"):
+            assert (folder / f"{kind}-2026-10.{ext}").stat().st_size > 0
+    store = open_store(load_settings(workdir / "demo" / "meterbook.toml", discover=False))
+    try:
+        with store.engine.connect() as conn:
+            october = usage_summary(conn, parse_period("2026-10")).total
+            # As `meterbook spend --period 2026-10 --by team` totals it.
+            billed = spend_summary(conn, parse_period("2026-10"), ("team",)).total.billed_cost
+    finally:
+        store.engine.dispose()
+    with (reports / "usage" / "2026-10" / "usage-2026-10-by_user.csv").open() as read:
+        total = list(csv.DictReader(read))[-1]
+    assert total["user"] == "total" and int(total["jobs_started"]) == october.jobs_started
+    assert float(total["cpu_hours"]) == pytest.approx(october.cpu_hours, rel=1e-9)
+    spend_doc = json.loads((reports / "spend" / "2026-10" / "spend-2026-10.json").read_text())
+    by_team = next(t for s in spend_doc["sections"] for t in s["tables"] if t["name"] == "by_team")
+    assert Decimal(by_team["total"]["billed_cost"]) == billed
 
     # Again: nothing is added, every line is unchanged, the same tables.
     code, again, _ = run(capsys, "demo", "--jobs", "3000", "--dir", "demo")

@@ -1,0 +1,65 @@
+"""Writing a report's files: ``<base>/<type>/<period>/``, replaced atomically.
+
+The files are written into a temporary folder beside the target; then the previous report of
+the same type and period (if any) moves to ``<base>/archive/<type>/<period>/<timestamp>/`` and
+the new folder takes its place. A failure while writing leaves the previous report untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from meterbook.errors import MeterbookError
+from meterbook.reports.model import Report
+from meterbook.reports.render import parse_formats, writer
+
+ARCHIVE = "archive"
+
+
+def report_folder(base: Path, report: Report) -> Path:
+    return base / report.type / report.period.label
+
+
+def write_report(
+    report: Report,
+    base: Path,
+    formats: list[str] | tuple[str, ...] | str,
+    *,
+    now: datetime | None = None,
+) -> Path:
+    """Write ``report`` in ``formats`` under ``base``; returns the report's folder."""
+    names = parse_formats(formats)
+    target = report_folder(base, report)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
+    try:
+        report.files = []
+        for name in names:
+            written = writer(name)(report, tmp)
+            if name != "json":
+                report.files.extend(written)
+        if target.exists():
+            stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+            archived = base / ARCHIVE / report.type / report.period.label / stamp
+            archived.parent.mkdir(parents=True, exist_ok=True)
+            if archived.exists():
+                shutil.rmtree(archived)
+            target.rename(archived)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def check_base(base: Path) -> Path:
+    if base.exists() and not base.is_dir():
+        raise MeterbookError(f"{base}: not a directory")
+    return base
