@@ -69,6 +69,8 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if _wants_html(request) and exc.status_code in (403, 404, 422):
+            return request.app.state.forbidden_page(request, exc)  # type: ignore[no-any-return]
         body: dict[str, Any] = {"message": _message(exc.detail)}
         if isinstance(exc, FieldError) or isinstance(exc.detail, list):
             body["detail"] = exc.detail

@@ -41,7 +41,7 @@ router = APIRouter(prefix="/api/v1", tags=["spend and budgets"])
 Names = Annotated[list[str], Query(max_length=20)]
 
 
-def _teams_in_scope(who: Principal, asked: list[str]) -> tuple[str, ...] | None:
+def teams_in_scope(who: Principal, asked: list[str]) -> tuple[str, ...] | None:
     """The teams whose spend ``who`` may read among those asked (None: all of them)."""
     if who.reads_everything:
         return tuple(asked)
@@ -83,7 +83,7 @@ def spend(
     for name in by:
         if name not in DIMENSIONS:
             raise FieldError("by", f"unknown dimension {name!r} (use {', '.join(DIMENSIONS)})")
-    teams = _teams_in_scope(who, team)
+    teams = teams_in_scope(who, team)
     filters = SpendFilters(
         providers=tuple(provider),
         divisions=tuple(division),
@@ -179,7 +179,7 @@ def list_budgets(
     team: Names = [],  # noqa: B006
     format: Format = "json",
 ) -> Response:
-    teams = _teams_in_scope(who, team)
+    teams = teams_in_scope(who, team)
     try:
         with request.app.state.store.engine.connect() as conn:
             found = budgets_lib.list_budgets(
@@ -288,7 +288,7 @@ def over_under(
     format: Format = "json",
 ) -> Response:
     span = window(request, period, start, end)
-    teams = _teams_in_scope(who, team)
+    teams = teams_in_scope(who, team)
     with request.app.state.store.engine.connect() as conn:
         report = budgets_lib.over_under(
             conn, span, by_provider=by_provider, providers_=provider, teams_=teams or ()
