@@ -63,13 +63,37 @@ def write_jobs(path: Path, jobs: list[Job]) -> Path:
         if job.gpus:
             tres += f",gres/gpu={job.gpus}"
         lines.append(
-            "|".join([
-                str(number), str(number), "lab", "main", "normal", job.account, job.account,
-                "5000", job.user, "2001", stamp(job.start), stamp(job.start), stamp(job.start),
-                stamp(end), elapsed, "0:0", "COMPLETED", "1", str(job.cpus), str(job.cpus),
-                "1000Mn", f"cpu={job.cpus},node=1", tres, "1-00:00:00", "node01", "work",
-            ])
-        )  # fmt: skip
+            "|".join(
+                [
+                    str(number),
+                    str(number),
+                    "lab",
+                    "main",
+                    "normal",
+                    job.account,
+                    job.account,
+                    "5000",
+                    job.user,
+                    "2001",
+                    stamp(job.start),
+                    stamp(job.start),
+                    stamp(job.start),
+                    stamp(end),
+                    elapsed,
+                    "0:0",
+                    "COMPLETED",
+                    "1",
+                    str(job.cpus),
+                    str(job.cpus),
+                    "1000Mn",
+                    f"cpu={job.cpus},node=1",
+                    tres,
+                    "1-00:00:00",
+                    "node01",
+                    "work",
+                ]
+            )
+        )
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -99,14 +123,16 @@ def site(store: Store, settings: Settings, tmp_path: Path) -> Iterator[Site]:
         org.add(conn, "providers", "Acme")
         team_ids = {e.name: e.id for e in org.list_entries(conn, "teams")}
         # The usage accounts and users of the ledger, assigned to teams by the org model.
-        conn.execute(update(projects).where(projects.c.name == "astro")
-                     .values(team_id=team_ids["ml"]))  # fmt: skip
-        conn.execute(update(projects).where(projects.c.name == "bio")
-                     .values(team_id=team_ids["web"]))  # fmt: skip
-        conn.execute(update(users).where(users.c.name.in_(["alice", "bob"]))
-                     .values(team_id=team_ids["ml"]))  # fmt: skip
-        conn.execute(update(users).where(users.c.name == "carol")
-                     .values(team_id=team_ids["web"]))  # fmt: skip
+        conn.execute(
+            update(projects).where(projects.c.name == "astro").values(team_id=team_ids["ml"])
+        )
+        conn.execute(
+            update(projects).where(projects.c.name == "bio").values(team_id=team_ids["web"])
+        )
+        conn.execute(
+            update(users).where(users.c.name.in_(["alice", "bob"])).values(team_id=team_ids["ml"])
+        )
+        conn.execute(update(users).where(users.c.name == "carol").values(team_id=team_ids["web"]))
         budgets.set_budget(conn, "2026-10", "Acme", "ml", "1000")
         budgets.set_budget(conn, "2026-10", "Acme", "web", "500")
         auth.create_account(conn, "root", PASSWORD, "admin")
@@ -124,5 +150,6 @@ def _quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cheaper argon2 parameters for the tests (production keeps argon2-cffi's defaults)."""
     from argon2 import PasswordHasher
 
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))  # fmt: skip
+    monkeypatch.setattr(
+        auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )

@@ -82,8 +82,15 @@ def test_a_member_reads_only_their_own_usage(site: Site) -> None:
     rows = list(csv.DictReader(io.StringIO(records)))
     assert len(rows) == 2 and {r["user"] for r in rows} == {"alice"}
     assert alice.get("/api/v1/usage/records", params={"user": "bob"}).status_code == 403
-    for path in ("/api/v1/spend", "/api/v1/budgets", "/api/v1/allocations", "/api/v1/imports",
-                 "/api/v1/utilisation", "/api/v1/admin/users", "/api/v1/io/stats"):  # fmt: skip
+    for path in (
+        "/api/v1/spend",
+        "/api/v1/budgets",
+        "/api/v1/allocations",
+        "/api/v1/imports",
+        "/api/v1/utilisation",
+        "/api/v1/admin/users",
+        "/api/v1/io/stats",
+    ):
         assert alice.get(path).status_code == 403, path
     assert alice.get("/api/v1/io/usage/user/bob").status_code == 403
     assert alice.get("/api/v1/me").json()["ledger_user"] == "alice"
@@ -123,8 +130,11 @@ def test_tokens_work_until_revoked_or_expired(site: Site) -> None:
 
         from meterbook.store.schema_web import api_tokens
 
-        conn.execute(update(api_tokens).where(api_tokens.c.id == old.id)
-                     .values(expires_at=old.created_at - timedelta(seconds=1)))  # fmt: skip
+        conn.execute(
+            update(api_tokens)
+            .where(api_tokens.c.id == old.id)
+            .values(expires_at=old.created_at - timedelta(seconds=1))
+        )
     assert site.client.get("/api/v1/me", headers=bearer).status_code == 401
     expired = {"authorization": f"Bearer {old_secret}"}
     assert site.client.get("/api/v1/me", headers=expired).status_code == 401
@@ -175,9 +185,16 @@ def test_allocations_and_spend_for_readers(site: Site) -> None:
     with site.store.engine.begin() as conn:
         from meterbook import allocations
 
-        allocations.add_allocation(conn, "astro-q4", scope_kind="account", scope="astro",
-                                   quantity="cpu_hours", amount="500", start="2026-10-01",
-                                   end="2026-12-31")  # fmt: skip
+        allocations.add_allocation(
+            conn,
+            "astro-q4",
+            scope_kind="account",
+            scope="astro",
+            quantity="cpu_hours",
+            amount="500",
+            start="2026-10-01",
+            end="2026-12-31",
+        )
     body = root.get("/api/v1/allocations", params={"as_of": "2026-10-31"}).json()
     assert body["rows"][0]["used"] == f"{_cpu(account='astro'):.6f}"
     detail = root.get("/api/v1/allocations/astro-q4", params={"as_of": "2026-10-31"}).json()

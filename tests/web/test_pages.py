@@ -10,9 +10,25 @@ from fastapi.testclient import TestClient
 
 from tests.web.conftest import JOBS, PASSWORD, Site
 
-PAGES = ("/", "/explorer", "/users", "/users/alice", "/projects", "/projects/astro", "/teams",
-         "/teams/ml", "/divisions", "/divisions/science", "/machines", "/io", "/spend",
-         "/reports", "/imports", "/imports/1", "/admin")  # fmt: skip
+PAGES = (
+    "/",
+    "/explorer",
+    "/users",
+    "/users/alice",
+    "/projects",
+    "/projects/astro",
+    "/teams",
+    "/teams/ml",
+    "/divisions",
+    "/divisions/science",
+    "/machines",
+    "/io",
+    "/spend",
+    "/reports",
+    "/imports",
+    "/imports/1",
+    "/admin",
+)
 HTML = {"accept": "text/html"}
 
 
@@ -22,8 +38,10 @@ def browser(site: Site, login: str) -> TestClient:
     form = client.get("/login", headers=HTML)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert csrf is not None
-    done = client.post("/login", data={"login": login, "password": PASSWORD,
-                                       "csrf_token": csrf.group(1), "next": "/"})  # fmt: skip
+    done = client.post(
+        "/login",
+        data={"login": login, "password": PASSWORD, "csrf_token": csrf.group(1), "next": "/"},
+    )
     assert done.status_code == 303 and done.headers["location"] == "/", done.text
     return client
 
@@ -42,8 +60,9 @@ def test_signed_out_pages_redirect_to_sign_in(site: Site) -> None:
 
 def test_sign_in_form_needs_its_csrf_cookie(site: Site) -> None:
     client = TestClient(site.client.app, follow_redirects=False)
-    refused = client.post("/login", data={"login": "root", "password": PASSWORD,
-                                          "csrf_token": "forged"})  # fmt: skip
+    refused = client.post(
+        "/login", data={"login": "root", "password": PASSWORD, "csrf_token": "forged"}
+    )
     assert refused.status_code == 401 and "expired" in refused.text
     assert "mb_session" not in refused.cookies
 
@@ -62,13 +81,28 @@ def test_every_page_renders_for_an_admin(site: Site) -> None:
     ("login", "allowed", "refused"),
     [
         ("ana", ("/", "/spend", "/io", "/users/carol", "/teams/web"), ("/admin",)),
-        ("mia", ("/", "/spend", "/teams/ml", "/users/bob", "/projects/astro"),
-         ("/teams/web", "/users/carol", "/projects/bio", "/io", "/machines", "/imports",
-          "/admin", "/divisions", "/reports")),
-        ("alice", ("/", "/explorer", "/users/alice"),
-         ("/users/bob", "/spend", "/projects", "/teams", "/io", "/admin", "/imports")),
+        (
+            "mia",
+            ("/", "/spend", "/teams/ml", "/users/bob", "/projects/astro"),
+            (
+                "/teams/web",
+                "/users/carol",
+                "/projects/bio",
+                "/io",
+                "/machines",
+                "/imports",
+                "/admin",
+                "/divisions",
+                "/reports",
+            ),
+        ),
+        (
+            "alice",
+            ("/", "/explorer", "/users/alice"),
+            ("/users/bob", "/spend", "/projects", "/teams", "/io", "/admin", "/imports"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_pages_keep_to_the_scope(
     site: Site, login: str, allowed: tuple[str, ...], refused: tuple[str, ...]
 ) -> None:
@@ -91,24 +125,52 @@ def test_member_overview_shows_only_their_figures(site: Site) -> None:
 def test_admin_sets_a_budget_and_a_manager_answers_for_their_team(site: Site) -> None:
     root = browser(site, "root")
     token = _csrf(root, "/admin")
-    saved = root.post("/admin/budget", data={"csrf_token": token, "month": "2026-10",
-                                             "provider": "Acme", "team": "ml",
-                                             "amount": "1234.5"})  # fmt: skip
+    saved = root.post(
+        "/admin/budget",
+        data={
+            "csrf_token": token,
+            "month": "2026-10",
+            "provider": "Acme",
+            "team": "ml",
+            "amount": "1234.5",
+        },
+    )
     assert saved.status_code == 303
     assert "1,234.50" in root.get("/admin", headers=HTML).text
-    assert root.post("/admin/budget", data={"month": "2026-10", "provider": "Acme",
-                                            "team": "ml", "amount": "1"}).status_code == 403  # fmt: skip
+    assert (
+        root.post(
+            "/admin/budget",
+            data={"month": "2026-10", "provider": "Acme", "team": "ml", "amount": "1"},
+        ).status_code
+        == 403
+    )
     mia = browser(site, "mia")
     token = _csrf(mia, "/spend")
-    answer = {"csrf_token": token, "month": "2026-10", "provider": "Acme", "team": "ml",
-              "response": "GPU trial, ends in November", "back": "/spend?period=2026-10"}  # fmt: skip
+    answer = {
+        "csrf_token": token,
+        "month": "2026-10",
+        "provider": "Acme",
+        "team": "ml",
+        "response": "GPU trial, ends in November",
+        "back": "/spend?period=2026-10",
+    }
     done = mia.post("/spend/response", data=answer)
     assert done.status_code == 303 and done.headers["location"] == "/spend?period=2026-10"
     assert "GPU trial, ends in November" in mia.get("/spend?period=2026-10", headers=HTML).text
     assert mia.post("/spend/response", data={**answer, "team": "web"}).status_code == 403
-    assert mia.post("/admin/budget", data={"csrf_token": token, "month": "2026-10",
-                                           "provider": "Acme", "team": "ml",
-                                           "amount": "1"}).status_code == 403  # fmt: skip
+    assert (
+        mia.post(
+            "/admin/budget",
+            data={
+                "csrf_token": token,
+                "month": "2026-10",
+                "provider": "Acme",
+                "team": "ml",
+                "amount": "1",
+            },
+        ).status_code
+        == 403
+    )
 
 
 def test_bad_page_parameters_are_a_page_not_a_crash(site: Site) -> None:
