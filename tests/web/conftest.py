@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -115,6 +116,12 @@ class Site:
 
 @pytest.fixture
 def site(store: Store, settings: Settings, tmp_path: Path) -> Iterator[Site]:
+    with TestClient(build_site(store, tmp_path, settings)) as client:
+        yield Site(store, settings, client)
+
+
+def build_site(store: Store, tmp_path: Path, settings: Settings) -> FastAPI:
+    """The app over a ledger of :data:`JOBS`, teams, budgets and one account per role."""
     import_slurm(store, write_jobs(tmp_path / "jobs.log", JOBS))
     with store.engine.begin() as conn:
         org.add(conn, "divisions", "science")
@@ -139,10 +146,7 @@ def site(store: Store, settings: Settings, tmp_path: Path) -> Iterator[Site]:
         auth.create_account(conn, "ana", PASSWORD, "analyst")
         auth.create_account(conn, "mia", PASSWORD, "manager", teams_=["ml"])
         auth.create_account(conn, "alice", PASSWORD, "member", ledger_user="alice")
-    settings = settings.model_copy(update={"web_cookie_secure": False})
-    app = create_app(settings, store)
-    with TestClient(app) as client:
-        yield Site(store, settings, client)
+    return create_app(settings.model_copy(update={"web_cookie_secure": False}), store)
 
 
 @pytest.fixture(autouse=True)
