@@ -201,3 +201,20 @@ def test_allocations_and_spend_for_readers(site: Site) -> None:
     assert detail["series"][-1]["day"] == date(2026, 10, 31).isoformat()
     assert site.login("mia").get("/api/v1/allocations").json()["rows"][0]["name"] == "astro-q4"
     assert root.get("/api/v1/allocations/nope").status_code == 404
+
+
+def test_a_trusted_proxy_header_signs_in_only_when_configured(site: Site) -> None:
+    from meterbook.web import create_app
+
+    asked = {"x-remote-user": "ana"}
+    assert site.client.get("/api/v1/me", headers=asked).status_code == 401  # off by default
+    trusting = site.settings.model_copy(
+        update={"web_trust_user_header": "X-Remote-User", "web_trusted_proxies": ("testclient",)}
+    )
+    with TestClient(create_app(trusting, site.store)) as client:
+        me = client.get("/api/v1/me", headers=asked).json()
+        assert (me["login"], me["via"]) == ("ana", "proxy")
+        assert client.get("/api/v1/me", headers={"x-remote-user": "nobody"}).status_code == 401
+    elsewhere = trusting.model_copy(update={"web_trusted_proxies": ("10.0.0.1",)})
+    with TestClient(create_app(elsewhere, site.store)) as client:
+        assert client.get("/api/v1/me", headers=asked).status_code == 401
