@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from meterbook.alert_rules import AlertRule, parse_alert_rules
 from meterbook.errors import ConfigError
 from meterbook.sources import AlibabaSource, CmlSource, parse_sources
 
@@ -65,6 +66,8 @@ class Settings(BaseModel):
     sprint_anchor_start: date = date(2025, 2, 13)
     sprint_days: int = Field(default=14, ge=1, le=366)
     sources: dict[str, CmlSource | AlibabaSource] = Field(default_factory=dict)
+    #: ``[alerts.NAME]`` rules; empty: the built-in rules (meterbook.alert_rules).
+    alert_rules: dict[str, AlertRule] = Field(default_factory=dict)
     secrets_file: Path | None = None
     config_file: Path | None = None
 
@@ -124,6 +127,9 @@ def _values_from_file(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: '{section}' must be a [section]")
         if section == "sources":
             values["sources"] = parse_sources(content, str(path))
+            continue
+        if section == "alerts":
+            values["alert_rules"] = parse_alert_rules(content, str(path))
             continue
         for key, value in content.items():
             if "password" in key or "secret" in key or key.endswith("_key"):
@@ -275,6 +281,19 @@ sprint_days = {sprint_days}
 # [sources.ali-hk.inventory.PROD]
 # web = [{{ id = "i-j6c1", name = "prod-web-01" }}, {{ id = "i-j6c2", name = "prod-web-02" }}]
 # rds = [{{ id = "rm-j6c3", name = "prod-db" }}]
+
+# Alert rules for `meterbook alerts evaluate` (docs/alerts.md). With none, built-in rules apply:
+# budgets at 50/75/90/100%, allocations running out within 30 days, anomalies of medium
+# severity, IO above [iolog] heavy_ops_per_hour, more than 4 GPU hours of a user in a day.
+# [alerts.team-budgets]
+# type = "budget"
+# thresholds = [50, 75, 90, 100]
+# basis = ["actual", "forecast"]
+# notify = ["finops"]
+# [alerts.gpu-per-user]
+# type = "usage"
+# metric = "gpu_hours"
+# threshold = 4
 
 # [secrets]
 # A TOML file with `database_password = "..."`, readable only by you.   MB_SECRETS_FILE

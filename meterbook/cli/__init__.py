@@ -51,6 +51,7 @@ def cli(ctx: click.Context, config: Path | None, database_url: str | None, verbo
 
 def _register() -> None:
     from meterbook.cli import (
+        alerts,
         allocations,
         budgets,
         collect,
@@ -74,6 +75,7 @@ def _register() -> None:
         spend,
         budgets,
         allocations,
+        alerts,
         export,
         demo,
     ):
