@@ -13,7 +13,7 @@ import logging
 import os
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from meterbook.delivery.config import (
+    RecipientConfig,
+    RetryConfig,
+    SmtpConfig,
+    parse_recipients,
+    parse_retry,
+    parse_smtp,
+)
 from meterbook.errors import ConfigError
+from meterbook.jobs import JobConfig, SchedulerConfig, parse_jobs, parse_scheduler
 from meterbook.sources import AlibabaSource, CmlSource, parse_sources
 
 log = logging.getLogger(__name__)
@@ -43,7 +52,7 @@ FILE_KEYS: dict[tuple[str, str], str] = {
     ("periods", "sprint_days"): "sprint_days",
     ("secrets", "file"): "secrets_file",
 }
-SECRET_FIELDS = ("database_password",)
+SECRET_FIELDS = ("database_password", "smtp_password")
 ENV_FIELDS = (*FILE_KEYS.values(), *SECRET_FIELDS)
 
 
@@ -65,6 +74,13 @@ class Settings(BaseModel):
     sprint_anchor_start: date = date(2025, 2, 13)
     sprint_days: int = Field(default=14, ge=1, le=366)
     sources: dict[str, CmlSource | AlibabaSource] = Field(default_factory=dict)
+    smtp: SmtpConfig | None = None
+    #: The SMTP password when ``[smtp] password_env`` is not set in the environment.
+    smtp_password: SecretStr | None = None
+    delivery: RetryConfig = Field(default_factory=RetryConfig)
+    recipients: dict[str, RecipientConfig] = Field(default_factory=dict)
+    jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     secrets_file: Path | None = None
     config_file: Path | None = None
 
@@ -116,14 +132,24 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
+_SECTIONS: dict[str, Callable[[Mapping[str, Any], str], Any]] = {
+    "sources": parse_sources,
+    "smtp": parse_smtp,
+    "delivery": parse_retry,
+    "recipients": parse_recipients,
+    "jobs": parse_jobs,
+    "scheduler": parse_scheduler,
+}
+
+
 def _values_from_file(path: Path) -> dict[str, Any]:
     data = _read_toml(path)
     values: dict[str, Any] = {}
     for section, content in data.items():
         if not isinstance(content, dict):
             raise ConfigError(f"{path}: '{section}' must be a [section]")
-        if section == "sources":
-            values["sources"] = parse_sources(content, str(path))
+        if section in _SECTIONS:
+            values[section] = _SECTIONS[section](content, str(path))
             continue
         for key, value in content.items():
             if "password" in key or "secret" in key or key.endswith("_key"):
