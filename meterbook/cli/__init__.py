@@ -54,11 +54,13 @@ def _register() -> None:
         allocations,
         budgets,
         collect,
+        delivery,
         demo,
         export,
         imports,
         iolog,
         org,
+        scheduler,
         setup,
         spend,
         usage,
@@ -75,6 +77,8 @@ def _register() -> None:
         budgets,
         allocations,
         export,
+        delivery,
+        scheduler,
         demo,
     ):
         for command in module.COMMANDS:
