@@ -302,8 +302,36 @@ sprint_days = {sprint_days}
 # web = [{{ id = "i-j6c1", name = "prod-web-01" }}, {{ id = "i-j6c2", name = "prod-web-02" }}]
 # rds = [{{ id = "rm-j6c3", name = "prod-db" }}]
 
+# Delivery of messages (docs/delivery.md): an SMTP relay and named recipients.
+# The SMTP password comes from MB_SMTP_PASSWORD (or the secrets file), webhook
+# URLs from the variable each recipient names.
+#
+# [smtp]
+# host = "smtp.example.org"
+# security = "starttls"                  # ssl, starttls or none
+# username = "meterbook"
+# from = "meterbook@example.org"
+#
+# [recipients.finance]
+# kind = "email"
+# to = ["finance@example.org"]
+# subject = "{{title}} — {{period}}"
+#
+# [recipients.ops]
+# kind = "slack"                         # slack, teams or webhook
+# url_env = "MB_SLACK_OPS_URL"
+
+# Scheduled jobs for `meterbook scheduler` or `meterbook run-job NAME`
+# (docs/scheduler.md): a cron schedule and a meterbook command line.
+#
+# [jobs.nightly-slurm]
+# schedule = "15 1 * * *"
+# command = "import slurm /var/log/slurm/sacct.log"
+# notify = ["ops"]
+
 # [secrets]
-# A TOML file with `database_password = "..."`, readable only by you.   MB_SECRETS_FILE
+# A TOML file with `database_password = "..."` (and `smtp_password = "..."`),
+# readable only by you.                                                 MB_SECRETS_FILE
 # file = "secrets.toml"
 """
 
