@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -122,8 +123,7 @@ class Runner:
         return status, code, message
 
     def _wait(self, child: subprocess.Popen[bytes], timeout: float) -> str:
-        deadline = timedelta(seconds=timeout)
-        started = utcnow()
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 child.wait(timeout=0.1)
@@ -133,7 +133,7 @@ class Runner:
             if self.stopping.is_set():
                 self._end(child)
                 return "stopped"
-            if utcnow() - started > deadline:
+            if time.monotonic() > deadline:
                 self._end(child)
                 return "timeout"
 
