@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -37,3 +38,29 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     for part in secret_parts(secrets):
         text = text.replace(part, MASK)
     return text
+
+
+class RedactingFilter(logging.Filter):
+    """Masks known secrets in the records of a library logger (httpx logs each request's
+    full URL at INFO level, and a webhook's URL is a secret)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            record.msg = redact(record.getMessage(), self.secrets)
+            record.args = ()
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def hide_in_logs(secrets: Iterable[str | None]) -> None:
+    """Mask ``secrets`` in what the HTTP client logs, from now on in this process."""
+    logger = logging.getLogger("httpx")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    _FILTER.secrets.update(s for s in secrets if s)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from meterbook.delivery import email, webhooks
-from meterbook.delivery.attempt import AttemptError, redact
+from meterbook.delivery.attempt import AttemptError, hide_in_logs, redact
 from meterbook.delivery.config import EmailRecipient, RecipientConfig, WebhookRecipient
 from meterbook.delivery.message import DeliveryResult, Message
 from meterbook.errors import ConfigError
@@ -86,6 +86,7 @@ def deliver(
     env = os.environ if env is None else env
     target = resolve(settings, recipient)
     attempt, secrets = _sender(settings, target, message, env)
+    hide_in_logs(secrets)
     subject = (
         email.render_subject(target.subject, message)
         if isinstance(target, EmailRecipient)

@@ -70,7 +70,10 @@ def test_teams_message_card(store: Store, monkeypatch: pytest.MonkeyPatch) -> No
     assert card["text"] == MESSAGE.text
 
 
-def test_generic_json_after_500_then_200(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generic_json_after_500_then_200(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     delays: list[float] = []
     with hook_server() as hook:
         hook.statuses = [500, 503]
@@ -92,6 +95,8 @@ def test_generic_json_after_500_then_200(store: Store, monkeypatch: pytest.Monke
     row = _row(store)
     assert (row["status"], row["attempts"], row["channel"]) == ("sent", 3, "webhook")
     assert "HTTP 503" in str(row["last_error"])
+    # The HTTP client logs every request: with the URL masked.
+    assert "HTTP Request: POST" in caplog.text and "T0K3N" not in caplog.text
 
 
 def test_client_error_is_not_retried(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
