@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from meterbook.delivery.message import Message
 from meterbook.errors import ConfigError
@@ -309,7 +310,12 @@ class Scheduler:
         """Run until stopped (SIGTERM/SIGINT when installed by :func:`serve`)."""
         log.info("scheduler %s: %d job(s)", self.owner, len(self.settings.jobs))
         while not self.stopping:
-            self.tick()
+            try:
+                self.tick()
+            except OperationalError as exc:
+                # The database is away for a moment: look again at the next wake-up.
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                log.error("scheduler: database unavailable: %s", reason)
             self.runner.stopping.wait(self.seconds_to_next())
 
 
