@@ -232,3 +232,29 @@ def test_sigterm_stops_the_scheduler_and_records_the_run(
     assert run["status"] == "failed" and run["ended_at"] is not None
     assert "stopped: the scheduler was asked to stop" in str(run["message"])
     assert _locks(store) == []
+
+
+def test_two_scheduler_processes_catch_up_a_slot_once(
+    store: Store, db_url: str, tmp_path: Path
+) -> None:
+    # Yearly, with last year's slot recorded: both processes see the same missed slot (this
+    # year's 1 January) whenever they start, and race to catch it up.
+    this_year = datetime.now(UTC).year
+    _seed(store, "yearly", datetime(this_year - 1, 1, 1, tzinfo=UTC))
+    config = tmp_path / "meterbook.toml"
+    config.write_text(
+        f'[database]\nurl = "{db_url}"\n\n'
+        '[jobs.yearly]\nschedule = "0 0 1 1 *"\ncommand = "imports --limit 1"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MB_")}
+    argv = [sys.executable, "-m", "meterbook", "--config", str(config), "scheduler", "--once"]
+    procs = [subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert sorted(out.strip() for out, _ in outputs) == ["", "yearly: ok"]
+    runs = _runs(store)
+    assert [(r["trigger"], r["scheduled_for"], r["status"]) for r in runs[1:]] == [
+        ("catch-up", datetime(this_year, 1, 1), "ok"),
+    ]  # fmt: skip
+    assert _locks(store) == []
