@@ -86,7 +86,6 @@ class Runner:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stopping = threading.Event()
-        self._child: subprocess.Popen[bytes] | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -104,9 +103,7 @@ class Runner:
                 )  # fmt: skip
             except OSError as exc:
                 return "failed", None, f"cannot start: {exc.strerror}"
-            self._child = child
             status = self._wait(child, job.timeout)
-            self._child = None
             out.seek(0)
             output = _tail(out.read().decode("utf-8", "replace"), lines)
         code = child.returncode
