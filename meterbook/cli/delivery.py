@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import click
 
 from meterbook.cli.context import AppContext, pass_app
-from meterbook.cli.output import format_option, print_csv, print_json, print_table
+from meterbook.cli.output import format_option, print_json, print_rows
 from meterbook.delivery.message import Message
 from meterbook.errors import DeliveryError
 from meterbook.org import cell
 
 _RECIPIENT_COLUMNS = ("name", "kind", "target", "scope")
-
-
-def _show(columns: Sequence[str], rows: list[tuple[Any, ...]], fmt: str, title: str) -> None:
-    if fmt == "json":
-        print_json([dict(zip(columns, row, strict=True)) for row in rows])
-    elif fmt == "csv":
-        print_csv(columns, rows)
-    else:
-        print_table(columns, rows, title=title, numeric_from=99)
 
 
 @click.group(
@@ -48,7 +36,7 @@ def recipients(ctx: click.Context, fmt: str) -> None:
     for name, r in sorted(found.items()):
         scope = r.scope
         rows.append((name, r.kind, r.target, "" if scope is None else f"{scope.kind} {scope.name}"))
-    _show(_RECIPIENT_COLUMNS, rows, fmt, "Recipients")
+    print_rows(_RECIPIENT_COLUMNS, rows, fmt, "Recipients")
     if not rows and fmt == "table":
         click.echo("no recipients (add [recipients.NAME] to the configuration)")
 
@@ -116,7 +104,7 @@ def deliveries(app: AppContext, recipient: str | None, limit: int, fmt: str) -> 
          d.last_error or "")
         for d in found
     ]  # fmt: skip
-    _show(_DELIVERY_COLUMNS, rows, fmt, "Deliveries")
+    print_rows(_DELIVERY_COLUMNS, rows, fmt, "Deliveries")
 
 
 COMMANDS = (recipients, deliveries)

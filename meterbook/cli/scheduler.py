@@ -8,8 +8,7 @@ import click
 
 from meterbook import scheduler as lib
 from meterbook.cli.context import AppContext, pass_app
-from meterbook.cli.delivery import _show
-from meterbook.cli.output import format_option, print_json
+from meterbook.cli.output import format_option, print_json, print_rows
 from meterbook.errors import JobError
 from meterbook.jobs import next_slot
 from meterbook.org import cell
@@ -95,7 +94,7 @@ def jobs(app: AppContext, fmt: str) -> None:
         rows.append((name, job.schedule, job.command, cell(due),
                      run.status if run else "", cell(run.started_at) if run else "",
                      cell(job.catch_up), ", ".join(job.notify)))  # fmt: skip
-    _show(_JOB_COLUMNS, rows, fmt, "Jobs")
+    print_rows(_JOB_COLUMNS, rows, fmt, "Jobs")
     if not rows and fmt == "table":
         click.echo("no jobs (add [jobs.NAME] to the configuration)")
 
@@ -132,7 +131,7 @@ def runs(app: AppContext, job: str | None, limit: int, fmt: str) -> None:
         rows.append((r.id, r.job, cell(r.scheduled_for), r.trigger, cell(r.started_at),
                      "" if r.seconds is None else r.seconds, r.status,
                      "" if r.exit_code is None else r.exit_code, message))  # fmt: skip
-    _show(_RUN_COLUMNS, rows, fmt, "Job runs")
+    print_rows(_RUN_COLUMNS, rows, fmt, "Job runs")
 
 
 COMMANDS = (scheduler, run_job, jobs, runs)
