@@ -112,6 +112,18 @@ class WebhookRecipient(_Recipient):
     #: The environment variable holding the URL (the URL is a secret).
     url_env: str = Field(min_length=1)
     timeout: float = Field(default=15.0, gt=0)
+    #: Teams: a legacy connector's ``message`` card, or an ``adaptive`` card (workflows).
+    card: Literal["message", "adaptive"] = "message"
+
+    @model_validator(mode="after")
+    def _card_for_teams(self) -> WebhookRecipient:
+        if self.card != "message" and self.kind != "teams":
+            raise ValueError("card is a setting of teams recipients")
+        return self
+
+    @property
+    def payload_kind(self) -> str:
+        return "teams-adaptive" if self.card == "adaptive" else self.kind
 
     @property
     def channel(self) -> Channel:

@@ -62,7 +62,7 @@ def _sender(
     url = env.get(recipient.url_env, "")
     if not url:
         raise ConfigError(f"recipient {recipient.name}: set {recipient.url_env} to its URL")
-    payload = webhooks.PAYLOADS[recipient.kind](message)
+    payload = webhooks.PAYLOADS[recipient.payload_kind](message)
     return (lambda: webhooks.post_json(url, payload, timeout=recipient.timeout)), [url]
 
 

@@ -56,6 +56,29 @@ def teams_payload(message: Message) -> dict[str, Any]:
     return card
 
 
+def teams_adaptive_payload(message: Message) -> dict[str, Any]:
+    """An Adaptive Card in a message, as Teams workflow webhooks take it."""
+    body: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": message.subject, "weight": "Bolder", "size": "Medium",
+         "wrap": True},
+    ]  # fmt: skip
+    if message.text:
+        body.append({"type": "TextBlock", "text": message.text, "wrap": True})
+    if message.headline:
+        facts = [{"title": label, "value": value} for label, value in message.headline]
+        body.append({"type": "FactSet", "facts": facts})
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    }
+    if message.link:
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open", "url": message.link}]
+    attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "content": card}
+    return {"type": "message", "attachments": [attachment]}
+
+
 def generic_payload(message: Message) -> dict[str, Any]:
     return {
         "subject": message.subject,
@@ -65,7 +88,12 @@ def generic_payload(message: Message) -> dict[str, Any]:
     }
 
 
-PAYLOADS = {"slack": slack_payload, "teams": teams_payload, "webhook": generic_payload}
+PAYLOADS = {
+    "slack": slack_payload,
+    "teams": teams_payload,
+    "teams-adaptive": teams_adaptive_payload,
+    "webhook": generic_payload,
+}
 
 
 def post_json(url: str, payload: dict[str, Any], *, timeout: float) -> None:

@@ -77,6 +77,8 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('[recipients.x]\nkind = "webhook"\nurl = "https://h/T/abc"\n',
          r"\[recipients.x\] url: secrets are not read .* url_env"),
         ('[delivery]\nattempts = 0\n', r"\[delivery\] attempts: "),
+        ('[recipients.x]\nkind = "slack"\nurl_env = "U"\ncard = "adaptive"\n',
+         r"\[recipients.x\]: .*card is a setting of teams recipients"),
     ],
 )  # fmt: skip
 def test_bad_sections_name_file_section_and_key(tmp_path: Path, section: str, message: str) -> None:

@@ -25,8 +25,10 @@ MESSAGE = Message(
 )
 
 
-def _settings(store: Store, kind: str, attempts: int = 3) -> Settings:
-    hook = WebhookRecipient(kind=kind, name="chat", url_env="MB_TEST_HOOK_URL", team="ml")  # type: ignore[arg-type]
+def _settings(store: Store, kind: str, attempts: int = 3, card: str = "message") -> Settings:
+    hook = WebhookRecipient.model_validate(
+        {"kind": kind, "name": "chat", "url_env": "MB_TEST_HOOK_URL", "team": "ml", "card": card}
+    )
     return Settings(
         database_url=store.engine.url.render_as_string(hide_password=False),
         recipients={"chat": hook},
@@ -68,6 +70,29 @@ def test_teams_message_card(store: Store, monkeypatch: pytest.MonkeyPatch) -> No
     ]
     assert card["potentialAction"][0]["targets"][0]["uri"] == MESSAGE.link
     assert card["text"] == MESSAGE.text
+
+
+def test_teams_adaptive_card(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    with hook_server() as hook:
+        monkeypatch.setenv("MB_TEST_HOOK_URL", hook.url(TOKEN))
+        result = deliver(store.engine, _settings(store, "teams", card="adaptive"), "chat", MESSAGE)
+    assert result.ok
+    [(_, body)] = hook.requests
+    assert body["type"] == "message"
+    [attachment] = body["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard"
+    texts = [b["text"] for b in card["body"] if b["type"] == "TextBlock"]
+    assert texts == ["Spend 2026-11", "November spend is in."]
+    [facts] = [b["facts"] for b in card["body"] if b["type"] == "FactSet"]
+    assert facts == [
+        {"title": "Total", "value": "1,234.50 EUR"},
+        {"title": "Teams over budget", "value": "2"},
+    ]
+    assert card["actions"] == [
+        {"type": "Action.OpenUrl", "title": "Open", "url": "https://meterbook.example.org/r/1"}
+    ]
 
 
 def test_generic_json_after_500_then_200(
