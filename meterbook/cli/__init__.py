@@ -55,11 +55,13 @@ def _register() -> None:
         allocations,
         budgets,
         collect,
+        delivery,
         demo,
         export,
         imports,
         iolog,
         org,
+        scheduler,
         setup,
         spend,
         usage,
@@ -77,6 +79,8 @@ def _register() -> None:
         allocations,
         alerts,
         export,
+        delivery,
+        scheduler,
         demo,
     ):
         for command in module.COMMANDS:
