@@ -30,7 +30,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from meterbook.forecast_methods import METHODS, SEASON, FloatArray, Number, as_floats, run_method
+from meterbook.forecast_methods import METHODS, SEASON, FloatArray, Values, as_floats, run_method
 
 FALLBACK = "ets"
 HORIZON, STEP, MIN_TRAIN, ORIGINS = 28, 7, 28, 6
@@ -70,7 +70,7 @@ def origin_lengths(n: int, plan: Plan) -> list[int]:
     """Training lengths of the origins, earliest first."""
     if plan.horizon < 1 or plan.step < 1 or plan.origins < 1 or plan.min_train < 1:
         raise ValueError("horizon, step, origins and min_train must be at least 1")
-    out = []
+    out: list[int] = []
     length = n - plan.horizon
     while length >= plan.min_train and len(out) < plan.origins:
         out.append(length)
@@ -149,7 +149,7 @@ def _score(method: str, found: list[OriginErrors], chosen: tuple[str, ...] = ())
 
 
 def backtest(
-    values: Sequence[Number],
+    values: Values,
     *,
     start: date,
     plan: Plan | None = None,
@@ -171,7 +171,7 @@ def backtest(
 
 
 def select_method(
-    values: Sequence[Number],
+    values: Values,
     *,
     start: date,
     plan: Plan | None = None,

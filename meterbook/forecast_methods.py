@@ -35,6 +35,8 @@ from meterbook.periods import add_months
 
 Number = float | int | Decimal
 FloatArray = npt.NDArray[np.float64]
+#: A daily series: numbers of consecutive days, oldest first.
+Values = Sequence[Number] | FloatArray
 SEASON = 7
 PATHS = 2000
 #: Days in a block of resampled residuals (a week keeps the weekly shape of errors).
@@ -58,8 +60,9 @@ class MethodForecast:
     model: str = ""
 
 
-def as_floats(values: Sequence[Number]) -> FloatArray:
-    return np.asarray([float(v) for v in values], dtype=np.float64)
+def as_floats(values: Values) -> FloatArray:
+    out: FloatArray = np.asarray([float(v) for v in values], dtype=np.float64)
+    return out
 
 
 def _finish(method: str, point: FloatArray, paths: FloatArray, model: str = "") -> MethodForecast:
@@ -82,19 +85,22 @@ def _finish(method: str, point: FloatArray, paths: FloatArray, model: str = "") 
 
 
 def _blocks(residuals: FloatArray, h: int, paths: int, rng: np.random.Generator) -> FloatArray:
-    """``paths`` rows of ``h`` residuals, drawn as consecutive runs of :data:`BLOCK` days."""
+    """``paths`` rows of ``h`` residuals, centred on zero (the intervals are about the point),
+    drawn as consecutive runs of :data:`BLOCK` days."""
     if residuals.size == 0 or h == 0:
         return np.zeros((paths, h))
+    residuals = residuals - residuals.mean()
     block = min(BLOCK, residuals.size)
     starts_max = residuals.size - block + 1
     count = math.ceil(h / block)
     starts = rng.integers(0, starts_max, size=(paths, count))
     index = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(paths, -1)[:, :h]
-    return residuals[index]
+    drawn: FloatArray = residuals[index]
+    return drawn
 
 
 def naive(
-    values: Sequence[Number],
+    values: Values,
     h: int,
     *,
     end: date | None = None,
@@ -134,7 +140,7 @@ def _month_days(first: date) -> int:
     return calendar.monthrange(first.year, first.month)[1]
 
 
-def dubweb_months(values: Sequence[Number], *, end: date, months: int) -> list[DubwebMonth]:
+def dubweb_months(values: Values, *, end: date, months: int) -> list[DubwebMonth]:
     """The original tracker's forecast for the month of ``end`` and ``months - 1`` after it.
 
     ``values`` are the days up to and including ``end``. As the original describes it:
@@ -199,7 +205,7 @@ def _dubweb_residuals(y: FloatArray, end: date) -> FloatArray:
 
 
 def dubweb(
-    values: Sequence[Number],
+    values: Values,
     h: int,
     *,
     end: date | None = None,
@@ -236,7 +242,7 @@ def _ets_name(trend: str | None, damped: bool, seasonal: str | None) -> str:
 
 
 def ets(
-    values: Sequence[Number],
+    values: Values,
     h: int,
     *,
     end: date | None = None,
@@ -298,7 +304,7 @@ REGISTRY: dict[str, Method] = {"dubweb": dubweb, "ets": ets, "naive": naive}
 
 
 def run_method(
-    name: str, values: Sequence[Number], h: int, *, end: date, paths: int = PATHS
+    name: str, values: Values, h: int, *, end: date, paths: int = PATHS
 ) -> MethodForecast:
     """The forecast of method ``name`` (one of :data:`METHODS`)."""
     return REGISTRY[name](values, h, end=end, paths=paths)

@@ -22,7 +22,11 @@ from meterbook.store.queries.spend import SpendFilters, spend_summary
 from meterbook.store.queries.usage import UsageFilters, usage_summary
 
 #: Metric name -> the spend rollup's column.
-SPEND_METRICS = {"cost": "billed_cost", "effective_cost": "effective_cost", "list_cost": "list_cost"}
+SPEND_METRICS = {
+    "cost": "billed_cost",
+    "effective_cost": "effective_cost",
+    "list_cost": "list_cost",
+}
 USAGE_METRICS = ("cpu_hours", "gpu_hours", "node_hours", "wall_hours", "mem_gb_hours",
                  "jobs_started")  # fmt: skip
 METRICS = (*SPEND_METRICS, *USAGE_METRICS)

@@ -56,6 +56,7 @@ def _register() -> None:
         collect,
         demo,
         export,
+        forecast,
         imports,
         iolog,
         org,
@@ -74,6 +75,7 @@ def _register() -> None:
         spend,
         budgets,
         allocations,
+        forecast,
         export,
         demo,
     ):

@@ -1,0 +1,195 @@
+"""Unusual days of spend and usage per team, project and user.
+
+Each day of a series is compared with what the days before it lead one to expect:
+
+- with at least :data:`SMOOTHING_MIN_DAYS` days of history, the one-step forecast of additive
+  exponential smoothing with a weekly season (level weight :data:`ALPHA`, season weight
+  :data:`GAMMA`). Its state is updated with the error cut to :data:`CLIP` scales, so one spike
+  does not move what the next days are expected to be. The scale is 1.4826 x the median
+  absolute one-step error of the previous :data:`WINDOW` days;
+- with a shorter history, a robust z-score: expected is the median of the days before, the
+  scale 1.4826 x their median absolute deviation.
+
+The scale is never below :data:`FLOOR_RELATIVE` of the mean of the active (non-zero) days of
+the previous :data:`WINDOW` days, nor below :data:`FLOOR_ABSOLUTE`, so near-constant series do
+not turn small wobbles into large scores. A day is checked only when at least
+:data:`MIN_ACTIVE_DAYS` days before it (within :data:`WINDOW`) were active.
+
+score = (actual - expected) / scale, both ways (a drop scores negative). Severity by
+``|score|``: ``low`` from 3, ``medium`` from 5, ``high`` from 8 (:data:`THRESHOLDS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine
+
+from meterbook.errors import ConfigError
+from meterbook.forecast_methods import SEASON, Values, as_floats
+from meterbook.forecast_series import check_by, daily_totals, to_series
+from meterbook.periods import Period
+
+THRESHOLDS = {"low": 3.0, "medium": 5.0, "high": 8.0}
+SEVERITIES = tuple(THRESHOLDS)
+KINDS = ("spend", "usage")
+DIMENSIONS = ("team", "project", "user")
+#: The dimensions each kind has (usage has no team, spend no user).
+KIND_DIMENSIONS = {"spend": ("team", "project"), "usage": ("project", "user")}
+ALPHA, GAMMA, CLIP = 0.2, 0.1, 3.0
+WINDOW = 28
+SMOOTHING_MIN_DAYS = 14
+MIN_ACTIVE_DAYS = 7
+FLOOR_RELATIVE, FLOOR_ABSOLUTE = 0.1, 0.01
+#: Days of history read before the first day checked.
+LOOKBACK = 91
+MAD_SCALE = 1.4826
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    kind: str
+    dimension: str
+    key: str
+    day: date
+    metric: str
+    expected: Decimal
+    actual: Decimal
+    score: float
+    severity: str
+    #: ``smoothing`` or ``robust-z``: what gave the expectation.
+    method: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "dimension": self.dimension,
+            "key": self.key,
+            "day": self.day.isoformat(),
+            "metric": self.metric,
+            "expected": self.expected,
+            "actual": self.actual,
+            "score": self.score,
+            "severity": self.severity,
+            "method": self.method,
+        }
+
+
+@dataclass(frozen=True)
+class Check:
+    """The verdict on one day (index into the series)."""
+
+    index: int
+    expected: float
+    score: float
+    method: str
+
+
+def severity_of(score: float) -> str | None:
+    """The severity of ``score`` (None: below every threshold)."""
+    found = None
+    for name, threshold in THRESHOLDS.items():
+        if abs(score) >= threshold:
+            found = name
+    return found
+
+
+def _floor(history: np.ndarray[Any, np.dtype[np.float64]]) -> float:
+    active = history[history != 0]
+    level = float(np.mean(np.abs(active))) if active.size else 0.0
+    return max(FLOOR_RELATIVE * level, FLOOR_ABSOLUTE)
+
+
+def check_series(values: Values, first: int = 0) -> list[Check]:
+    """Expected value and score of each day from index ``first`` on that has enough history."""
+    y = as_floats(values)
+    out: list[Check] = []
+    if y.size == 0:
+        return out
+    init = y[: min(SEASON, y.size)]
+    level = float(init.mean())
+    season = np.zeros(SEASON)
+    season[: init.size] = init - level
+    errors = np.full(y.size, np.nan)
+    for t in range(y.size):
+        history = y[max(0, t - WINDOW) : t]
+        predicted = level + season[t % SEASON]
+        floor = _floor(history)
+        if t >= SEASON:
+            errors[t] = y[t] - predicted
+        recent = errors[max(SEASON, t - WINDOW) : t]
+        scale = max(MAD_SCALE * float(np.median(np.abs(recent))), floor) if recent.size else floor
+        enough = int(np.count_nonzero(history)) >= MIN_ACTIVE_DAYS
+        if t >= first and enough:
+            if t >= SMOOTHING_MIN_DAYS:
+                out.append(Check(t, predicted, (y[t] - predicted) / scale, "smoothing"))
+            else:
+                median = float(np.median(history))
+                mad = MAD_SCALE * float(np.median(np.abs(history - median)))
+                out.append(Check(t, median, (y[t] - median) / max(mad, floor), "robust-z"))
+        if t >= SEASON:
+            error = float(np.clip(y[t] - predicted, -CLIP * scale, CLIP * scale))
+            level += ALPHA * error
+            season[t % SEASON] += GAMMA * (1 - ALPHA) * error
+    return out
+
+
+def _amount(value: float) -> Decimal:
+    return Decimal(str(round(value, 2))).quantize(Decimal("0.01"))
+
+
+def detect(
+    engine: Engine,
+    *,
+    start: date,
+    end: date,
+    kinds: Sequence[str] = KINDS,
+    by: Sequence[str] = DIMENSIONS,
+    spend_metric: str = "cost",
+    usage_metric: str = "cpu_hours",
+    min_severity: str = "low",
+) -> list[Anomaly]:
+    """Anomalous days in ``[start, end)`` (``end`` exclusive, as a :class:`Period`), most
+    severe first. A dimension a kind does not have (a team's usage, a user's spend) is
+    skipped; ``project`` of usage is the account."""
+    if min_severity not in THRESHOLDS:
+        raise ConfigError(f"--min-severity: use {', '.join(SEVERITIES)}")
+    if end <= start:
+        raise ConfigError("the period is empty")
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ConfigError(f"unknown kind {kind!r} (use {', '.join(KINDS)})")
+    for dim in by:
+        if dim not in DIMENSIONS:
+            raise ConfigError(f"--by: unknown dimension {dim!r} (use {', '.join(DIMENSIONS)})")
+    floor = THRESHOLDS[min_severity]
+    window = Period(start - timedelta(days=LOOKBACK), end, "anomalies")
+    last = end - timedelta(days=1)
+    found: list[Anomaly] = []
+    with engine.connect() as conn:
+        for kind in kinds:
+            metric = spend_metric if kind == "spend" else usage_metric
+            for dim in (d for d in by if d in KIND_DIMENSIONS[kind]):
+                check_by(dim, metric)
+                totals = daily_totals(conn, by=dim, metric=metric, period=window)
+                for key, days in sorted(totals.items()):
+                    series = to_series(key, days, start=None, end=last)
+                    if series is None:
+                        continue
+                    first = max((start - series.start).days, 0)
+                    for c in check_series(series.values, first):
+                        severity = severity_of(c.score)
+                        if severity is None or abs(c.score) < floor:
+                            continue
+                        found.append(Anomaly(
+                            kind, dim, key, series.start + timedelta(days=c.index), metric,
+                            _amount(c.expected), Decimal(str(series.values[c.index])),
+                            round(c.score, 2), severity, c.method,
+                        ))  # fmt: skip
+    found.sort(key=lambda a: (-abs(a.score), a.day, a.kind, a.dimension, a.key))
+    return found
