@@ -154,15 +154,17 @@ def backtest(
     start: date,
     plan: Plan | None = None,
     methods: Sequence[str] = (*METHODS, "auto"),
+    candidates: Sequence[str] = METHODS,
 ) -> list[Score]:
-    """Scores of ``methods`` (any of :data:`METHODS` and ``auto``) on the series whose first
-    day is ``start``; no origin fits, every figure None and ``origins`` 0."""
+    """Scores of ``methods`` (any of :data:`METHODS` and ``auto``, which chooses among
+    ``candidates``) on the series whose first day is ``start``; where no origin fits, every
+    figure is None and ``origins`` 0."""
     runner = _Runner(as_floats(values), start, plan or Plan())
     lengths = origin_lengths(runner.y.size, runner.plan)
     out = []
     for method in methods:
         if method == "auto":
-            picks = tuple(runner.select(L, METHODS) for L in lengths)
+            picks = tuple(runner.select(L, candidates) for L in lengths)
             found = [runner.errors(pick, L) for pick, L in zip(picks, lengths, strict=True)]
             out.append(_score("auto", found, picks))
         else:

@@ -13,8 +13,8 @@ zero.
 - ``dubweb``: the original spend tracker's trend-decay forecast (see :func:`dubweb_months`),
   spread over days. Futures: the point plus in-sample residuals (each day's value less the
   average of the month before it), resampled in blocks of seven days.
-- ``ets``: additive exponential smoothing (statsmodels' ``ETSModel``) with and without a
-  weekly season and a damped trend; the fit with the lowest AICc wins. Futures are simulated
+- ``ets``: additive exponential smoothing (statsmodels' ``ETSModel``): level only, level and
+  damped trend, level and weekly season; the fit with the lowest AICc wins. Futures are simulated
   from the fitted model. Series too short for any fit fall back to their mean.
 """
 
@@ -232,7 +232,6 @@ _ETS_CANDIDATES = (
     (None, False, None, 4),
     ("add", True, None, 10),
     (None, False, "add", 2 * SEASON + 2),
-    ("add", True, "add", 3 * SEASON),
 )
 
 
@@ -249,8 +248,8 @@ def ets(
     paths: int = PATHS,
     seed: int = 0,
 ) -> MethodForecast:
-    """Additive exponential smoothing; the candidate fit (level; damped trend; weekly season;
-    both) with the lowest AICc wins. A series shorter than 4 days, or one no candidate fits,
+    """Additive exponential smoothing; the candidate fit (level; level and damped trend; level
+    and weekly season) with the lowest AICc wins. A series shorter than 4 days, or one no candidate fits,
     is forecast by its mean with its own spread. ``end`` is not used."""
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
