@@ -30,7 +30,9 @@ from meterbook.forecast_series import DailySeries, load_series
 from meterbook.periods import add_months
 
 CHOICES = ("auto", *METHODS)
-CENT = Decimal("0.01")
+#: Forecast figures are estimates from floats: kept to 6 decimals (a float's sum of a few
+#: thousand days of money holds far more), which also keeps exact inputs exact.
+PLACES = Decimal("0.000001")
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class SeriesBacktest:
 
 
 def _amount(value: float | Decimal) -> Decimal:
-    return Decimal(str(value)).quantize(CENT)
+    return Decimal(str(value)).quantize(PLACES)
 
 
 def _month_end(first: date) -> date:
@@ -93,7 +95,7 @@ def project_months(series: DailySeries, result: MethodForecast, months: int) -> 
     offset = (as_of - current).days + 1
     actual = sum((Decimal(str(v)) for v in series.values[-offset:]), Decimal(0))
     if isinstance(series.values[0], float):
-        actual = actual.quantize(CENT)
+        actual = actual.quantize(PLACES)
     out = []
     point = np.asarray(result.point)
     for k in range(months + 1):
