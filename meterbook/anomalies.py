@@ -7,8 +7,10 @@ Each day of a series is compared with what the days before it lead one to expect
   :data:`GAMMA`). Its state is updated with the error cut to :data:`CLIP` scales, so one spike
   does not move what the next days are expected to be. The scale is 1.4826 x the median
   absolute one-step error of the previous :data:`WINDOW` days;
-- with a shorter history, a robust z-score: expected is the median of the days before, the
-  scale 1.4826 x their median absolute deviation.
+- with a shorter history, a robust z-score: the scale is 1.4826 x the median absolute
+  deviation of the days before; expected is their median or, once there is a week of
+  history, the same weekday a week before, whichever is nearer the day's value (a weekly
+  pattern seen once is then not flagged in its second week).
 
 The scale is never below :data:`FLOOR_RELATIVE` of the mean of the active (non-zero) days of
 the previous :data:`WINDOW` days, nor below :data:`FLOOR_ABSOLUTE`, so near-constant series do
@@ -31,7 +33,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from meterbook.errors import ConfigError
-from meterbook.forecast_methods import SEASON, Values, as_floats
+from meterbook.forecast_methods import SEASON, FloatArray, Values, as_floats
 from meterbook.forecast_series import check_by, daily_totals, to_series
 from meterbook.periods import Period
 
@@ -99,7 +101,7 @@ def severity_of(score: float) -> str | None:
     return found
 
 
-def _floor(history: np.ndarray[Any, np.dtype[np.float64]]) -> float:
+def _floor(history: FloatArray) -> float:
     active = history[history != 0]
     level = float(np.mean(np.abs(active))) if active.size else 0.0
     return max(FLOOR_RELATIVE * level, FLOOR_ABSOLUTE)
@@ -129,14 +131,26 @@ def check_series(values: Values, first: int = 0) -> list[Check]:
             if t >= SMOOTHING_MIN_DAYS:
                 out.append(Check(t, predicted, (y[t] - predicted) / scale, "smoothing"))
             else:
-                median = float(np.median(history))
-                mad = MAD_SCALE * float(np.median(np.abs(history - median)))
-                out.append(Check(t, median, (y[t] - median) / max(mad, floor), "robust-z"))
+                out.append(_robust(y, t, history, floor))
         if t >= SEASON:
             error = float(np.clip(y[t] - predicted, -CLIP * scale, CLIP * scale))
             level += ALPHA * error
             season[t % SEASON] += GAMMA * (1 - ALPHA) * error
     return out
+
+
+def _robust(y: FloatArray, t: int, history: FloatArray, floor: float) -> Check:
+    """The robust z-score of day ``t``: against the median of the days before, and (with a
+    week of history) against the same weekday a week before; the milder of the two counts."""
+    median = float(np.median(history))
+    scale = max(MAD_SCALE * float(np.median(np.abs(history - median))), floor)
+    best = Check(t, median, (y[t] - median) / scale, "robust-z")
+    if t >= SEASON:
+        week_before = float(y[t - SEASON])
+        other = Check(t, week_before, (y[t] - week_before) / scale, "robust-z")
+        if abs(other.score) < abs(best.score):
+            best = other
+    return best
 
 
 def _amount(value: float) -> Decimal:

@@ -249,8 +249,8 @@ def ets(
     seed: int = 0,
 ) -> MethodForecast:
     """Additive exponential smoothing; the candidate fit (level; level and damped trend; level
-    and weekly season) with the lowest AICc wins. A series shorter than 4 days, or one no candidate fits,
-    is forecast by its mean with its own spread. ``end`` is not used."""
+    and weekly season) with the lowest AICc wins. A series shorter than 4 days, or one no
+    candidate fits, is forecast by its mean with its own spread. ``end`` is not used."""
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     y = as_floats(values)
