@@ -2,11 +2,12 @@
 
 Each day of a series is compared with what the days before it lead one to expect:
 
-- with at least :data:`SMOOTHING_MIN_DAYS` days of history, the one-step forecast of additive
-  exponential smoothing with a weekly season (level weight :data:`ALPHA`, season weight
-  :data:`GAMMA`). Its state is updated with the error cut to :data:`CLIP` scales, so one spike
-  does not move what the next days are expected to be. The scale is 1.4826 x the median
-  absolute one-step error of the previous :data:`WINDOW` days;
+- with at least :data:`SEASONAL_MIN_DAYS` days (two weeks) of history, a robust weekly
+  forecast: the median of the same weekday in the :data:`WEEKS` weeks before (as many as
+  there are). A one-off spike does not move it, a weekly pattern (quiet Sundays) is learnt
+  within two weeks. The scale is 1.4826 x the median absolute error of that forecast over
+  the previous :data:`WINDOW` days (with fewer than seven such errors, the spread of the
+  days themselves);
 - with a shorter history, a robust z-score: the scale is 1.4826 x the median absolute
   deviation of the days before; expected is their median or, once there is a week of
   history, the same weekday a week before, whichever is nearer the day's value (a weekly
@@ -43,9 +44,9 @@ KINDS = ("spend", "usage")
 DIMENSIONS = ("team", "project", "user")
 #: The dimensions each kind has (usage has no team, spend no user).
 KIND_DIMENSIONS = {"spend": ("team", "project"), "usage": ("project", "user")}
-ALPHA, GAMMA, CLIP = 0.2, 0.1, 3.0
+WEEKS = 4
 WINDOW = 28
-SMOOTHING_MIN_DAYS = 14
+SEASONAL_MIN_DAYS = 2 * SEASON
 MIN_ACTIVE_DAYS = 7
 FLOOR_RELATIVE, FLOOR_ABSOLUTE = 0.1, 0.01
 #: Days of history read before the first day checked.
@@ -64,7 +65,7 @@ class Anomaly:
     actual: Decimal
     score: float
     severity: str
-    #: ``smoothing`` or ``robust-z``: what gave the expectation.
+    #: ``weekly-median`` or ``robust-z``: what gave the expectation.
     method: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -107,35 +108,36 @@ def _floor(history: FloatArray) -> float:
     return max(FLOOR_RELATIVE * level, FLOOR_ABSOLUTE)
 
 
+def _weekly_median(y: FloatArray, t: int) -> float:
+    """The median of the same weekday in the (up to) :data:`WEEKS` weeks before day ``t``."""
+    weeks = min(WEEKS, t // SEASON)
+    return float(np.median([y[t - SEASON * k] for k in range(1, weeks + 1)]))
+
+
 def check_series(values: Values, first: int = 0) -> list[Check]:
     """Expected value and score of each day from index ``first`` on that has enough history."""
     y = as_floats(values)
     out: list[Check] = []
-    if y.size == 0:
-        return out
-    init = y[: min(SEASON, y.size)]
-    level = float(init.mean())
-    season = np.zeros(SEASON)
-    season[: init.size] = init - level
     errors = np.full(y.size, np.nan)
     for t in range(y.size):
         history = y[max(0, t - WINDOW) : t]
-        predicted = level + season[t % SEASON]
         floor = _floor(history)
-        if t >= SEASON:
-            errors[t] = y[t] - predicted
-        recent = errors[max(SEASON, t - WINDOW) : t]
-        scale = max(MAD_SCALE * float(np.median(np.abs(recent))), floor) if recent.size else floor
-        enough = int(np.count_nonzero(history)) >= MIN_ACTIVE_DAYS
-        if t >= first and enough:
-            if t >= SMOOTHING_MIN_DAYS:
-                out.append(Check(t, predicted, (y[t] - predicted) / scale, "smoothing"))
-            else:
-                out.append(_robust(y, t, history, floor))
-        if t >= SEASON:
-            error = float(np.clip(y[t] - predicted, -CLIP * scale, CLIP * scale))
-            level += ALPHA * error
-            season[t % SEASON] += GAMMA * (1 - ALPHA) * error
+        seasonal = t >= SEASONAL_MIN_DAYS
+        if seasonal:
+            expected = _weekly_median(y, t)
+            errors[t] = y[t] - expected
+        if t < first or int(np.count_nonzero(history)) < MIN_ACTIVE_DAYS:
+            continue
+        if not seasonal:
+            out.append(_robust(y, t, history, floor))
+            continue
+        recent = errors[max(SEASONAL_MIN_DAYS, t - WINDOW) : t]
+        if recent.size >= SEASON:
+            spread = MAD_SCALE * float(np.median(np.abs(recent)))
+        else:
+            spread = MAD_SCALE * float(np.median(np.abs(history - np.median(history))))
+        scale = max(spread, floor)
+        out.append(Check(t, expected, (y[t] - expected) / scale, "weekly-median"))
     return out
 
 

@@ -37,7 +37,7 @@ def test_flat_and_noisy_flat_series_flag_nothing() -> None:
     assert checks and all(severity_of(c.score) is None for c in checks)
 
 
-def test_spike_in_a_weekly_pattern_is_found_by_smoothing() -> None:
+def test_spike_in_a_weekly_pattern_is_found_by_the_weekly_median() -> None:
     pattern = np.tile([float(v) for v in WEEK], 10)
     rng = np.random.default_rng(5)
     values = pattern + rng.normal(0, 1.0, pattern.size)
@@ -45,7 +45,7 @@ def test_spike_in_a_weekly_pattern_is_found_by_smoothing() -> None:
     flagged = [c for c in check_series(values) if severity_of(c.score)]
     assert [c.index for c in flagged] == [60]
     [spike] = flagged
-    assert spike.method == "smoothing"
+    assert spike.method == "weekly-median"
     assert spike.expected == pytest.approx(pattern[60], abs=3.0)
     assert severity_of(spike.score) == "high"
 
@@ -91,10 +91,10 @@ def test_detect_finds_the_spike_with_expected_and_actual(store: Store, tmp_path:
     ]
     for a in found:
         assert a.actual == SPIKE and a.metric == "cost"
-        # An exact weekly pattern is predicted exactly by the weekly smoothing.
+        # An exact weekly pattern is predicted exactly by the median of the same weekdays.
         assert a.expected == WEEK[SPIKE_DAY.weekday()]
-        # Its one-step errors are all zero: the scale is the floor, 10 % of the mean of the
-        # 28 days before (four whole weeks of the pattern).
+        # Its errors before are all zero: the scale is the floor, 10 % of the mean of the 28
+        # days before (four whole weeks of the pattern).
         floor = FLOOR_RELATIVE * float(sum(WEEK)) / 7
         assert a.score == pytest.approx(float(SPIKE - a.expected) / floor, abs=0.01)
         assert a.severity == "high"
@@ -104,3 +104,12 @@ def test_detect_finds_the_spike_with_expected_and_actual(store: Store, tmp_path:
                   kinds=["usage"]) == []  # fmt: skip
     with pytest.raises(ConfigError, match="min-severity"):
         detect(store.engine, start=SPIKE_DAY, end=SPIKE_DAY, min_severity="huge")
+
+
+def test_a_recurring_quiet_day_is_not_an_anomaly() -> None:
+    # Busy six days a week, nothing on the seventh, for ten weeks: no day stands out.
+    values = ([500.0] * 6 + [0.0]) * 10
+    checks = check_series(values)
+    # checked from the 9th day on: the first with seven active days before it
+    assert [c.index for c in checks] == list(range(8, 70))
+    assert all(severity_of(c.score) is None for c in checks)

@@ -118,13 +118,15 @@ def forecast_command(
                     *(getattr(m, h) for h in heads))
                    for f in results for m in f.months])  # fmt: skip
     else:
-        print_forecast_table(by, metric, results)
+        print_forecast_table(metric, results, by=by)
 
 
-def print_forecast_table(by: str, metric: str, results: list[SeriesForecast]) -> None:
+def print_forecast_table(
+    metric: str, results: list[SeriesForecast], *, by: str, title: str | None = None
+) -> None:
     """The projections as one table (the demo prints it too)."""
     as_of = max((f.as_of for f in results), default=None)
-    title = f"Forecast of {metric} by {by}" + (f", actuals to {as_of}" if as_of else "")
+    title = (title or f"Forecast of {metric} by {by}") + (f", actuals to {as_of}" if as_of else "")
     print_table(
         (by, "method", "month", "actual to date", "forecast", "80 % low", "80 % high",
          "95 % low", "95 % high"),
