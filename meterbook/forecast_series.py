@@ -8,7 +8,7 @@ of everything. Both come from the existing queries (:mod:`meterbook.store.querie
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from decimal import Decimal
@@ -158,7 +158,3 @@ def load_series(
         as_of = max(last_days)
     series = [to_series(k, v, start=None, end=as_of) for k, v in sorted(totals.items())]
     return [s for s in series if s is not None], as_of
-
-
-def keys_in(series: Sequence[DailySeries]) -> list[str]:
-    return [s.key for s in series]
