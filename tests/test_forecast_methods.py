@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meterbook.forecast_methods import dubweb, dubweb_months, ets, naive
 
@@ -118,3 +120,21 @@ def test_forecasts_are_never_negative() -> None:
     for func in (naive, ets):
         result = func(values, 14)
         assert min(result.point) >= 0 and min(result.lo95) >= 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=60),
+    st.integers(min_value=0, max_value=40),
+)
+def test_naive_and_dubweb_intervals_are_ordered_and_not_negative(
+    values: list[float], h: int
+) -> None:
+    end = date(2026, 5, 20)
+    for result in (naive(values, h, paths=200), dubweb(values, h, end=end, paths=200)):
+        assert len(result.point) == h and result.paths.shape == (200, h)
+        for lo95, lo80, hi80, hi95 in zip(
+            result.lo95, result.lo80, result.hi80, result.hi95, strict=True
+        ):
+            assert 0 <= lo95 <= lo80 <= hi80 <= hi95
+        assert all(p >= 0 for p in result.point)
