@@ -52,6 +52,8 @@ class BudgetRule(_Rule):
     basis: tuple[Literal["actual", "forecast"], ...] = ("actual", "forecast")
     teams: tuple[str, ...] = ()
     providers: tuple[str, ...] = ()
+    #: How the month end is projected (meterbook forecast --method): auto picks per team.
+    forecast_method: Literal["auto", "dubweb", "ets", "naive"] = "auto"
 
     @field_validator("thresholds")
     @classmethod

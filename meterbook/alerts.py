@@ -276,7 +276,13 @@ def forecast_month_end(ctx: Context, rule: BudgetRule) -> dict[str, Decimal]:
     if rule.teams:
         filters["teams"] = rule.teams
     series = forecasting.forecast(
-        ctx.engine, by="team", metric="cost", months=0, as_of=ctx.as_of, filters=filters or None
+        ctx.engine,
+        by="team",
+        metric="cost",
+        months=0,
+        method=rule.forecast_method,
+        as_of=ctx.as_of,
+        filters=filters or None,
     )
     month = month_label(ctx.as_of)
     out: dict[str, Decimal] = {}
@@ -387,7 +393,7 @@ def check_anomaly(rule: AnomalyRule, ctx: Context) -> list[Finding]:
     for item in anomaly_lib.detect(
         ctx.engine,
         start=window.start,
-        end=window.end - _DAY,
+        end=window.end,
         kinds=rule.kinds,
         by=rule.by,
         min_severity=rule.min_severity,

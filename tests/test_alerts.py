@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from meterbook import alerts, allocations, budgets, org
 from meterbook.alert_rules import (
     AllocationRule,
+    AnomalyRule,
     BudgetRule,
     IoHeavyRule,
     UsageRule,
@@ -279,3 +280,50 @@ def test_rules_from_the_configuration_file(tmp_path: Path) -> None:
     gpu = settings.alert_rules["gpu"]
     assert isinstance(gpu, UsageRule) and gpu.threshold == Decimal("2.5") and gpu.per == "account"
     assert set(builtin_rules()) == {"budget", "allocation", "anomaly", "io-heavy", "gpu-per-user"}
+
+
+# Forecast basis and anomalies, from the store ----------------------------------------------
+
+
+def _daily_spend(store: Store, tmp_path: Path, spike: str | None = None) -> None:
+    """Team ml spends 100 a day from 2024-08-01 to 2024-09-05; ``spike`` costs 1000."""
+    path = tmp_path / "daily.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(FOCUS_COLUMNS)
+        day = date(2024, 8, 1)
+        while day <= date(2024, 9, 5):
+            cost = "1000" if spike == day.isoformat() else "100"
+            writer.writerow(["Acme", "p-1", "p-1", "Compute", "Usage", cost, cost, "USD",
+                             f"{day} 00:00:00", f"{day} 01:00:00", "vm hours"])  # fmt: skip
+            day = date.fromordinal(day.toordinal() + 1)
+    import_billing(store, BillingReader("focus"), [str(path)])
+    with store.engine.begin() as conn:
+        org.add(conn, "teams", "ml")
+        org.add(conn, "projects", "atlas", provider="Acme", team="ml", external_id="p-1")
+        budgets.set_budget(conn, "2024-09", "Acme", "ml", "2500")
+
+
+def test_budget_forecast_from_the_forecasts(store: Store, tmp_path: Path) -> None:
+    _daily_spend(store, tmp_path)
+    rule = BudgetRule(type="budget", name="b", forecast_method="naive")
+    result = alerts.evaluate(store.engine, {"b": rule}, _ctx(store, date(2024, 9, 5)))
+    assert result.failed == {}
+    # Actual: 5 days x 100 = 500 (20%: nothing). Seasonal naive carries 100 a day to the
+    # month end: 30 x 100 = 3000, 120% of 2500: every threshold.
+    got = [(a.metric, a.threshold, a.value) for a in result.new]
+    assert got == [("forecast % of budget", Decimal(t), Decimal(120)) for t in (50, 75, 90, 100)]
+
+
+def test_anomaly_rule_stores_the_detector_findings(store: Store, tmp_path: Path) -> None:
+    _daily_spend(store, tmp_path, spike="2024-09-05")
+    rule = AnomalyRule(type="anomaly", name="a", kinds=("spend",), by=("team",),
+                       lookback_days=3, min_severity="medium")  # fmt: skip
+    result = alerts.evaluate(store.engine, {"a": rule}, _ctx(store, date(2024, 9, 5)))
+    assert result.failed == {}
+    assert [(a.subject, a.period, a.value, a.expected) for a in result.new] == [
+        ("team ml", "2024-09-05", Decimal(1000), Decimal(100))
+    ]
+    assert result.new[0].severity == "high"
+    again = alerts.evaluate(store.engine, {"a": rule}, _ctx(store, date(2024, 9, 6)))
+    assert again.new == [] and again.known == 1

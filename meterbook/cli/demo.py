@@ -14,11 +14,13 @@ from sqlalchemy import Connection
 
 from meterbook import org
 from meterbook.cli.context import AppContext
+from meterbook.cli.forecast import print_forecast_table
 from meterbook.cli.output import print_table
 from meterbook.collecting import collect, sprint_calendar
 from meterbook.connectors.billing.connector import BillingReader
 from meterbook.connectors.iolog import IoLogConnector
 from meterbook.connectors.slurm import SlurmConnector
+from meterbook.forecast import SeriesForecast, forecast
 from meterbook.importing import run_import
 from meterbook.periods import Period, day_start, parse_period, zone_for
 from meterbook.samples import billing as billing_sample
@@ -62,6 +64,8 @@ BILLING_MONTHS = (date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1))
 BILLING_LINES = 20_000
 #: The month the spend tables by team and the unallocated sub-accounts are of.
 SPEND_MONTH = "2026-10"
+#: Months forecast after the last one of the billing files.
+FORECAST_MONTHS = 1
 #: Divisions and their teams; projects go to the teams in turn.
 DIVISIONS = {
     "Research": ("genomics", "climate", "ml-research"),
@@ -213,7 +217,9 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         f"  cd {folder} && meterbook metrics summary --sprint {DEMO_SPRINT} --by group\n"
         f"  cd {folder} && meterbook spend --period {SPEND_MONTH} --by team --by group\n"
         f"  cd {folder} && meterbook spend unallocated --period {SPEND_MONTH}\n"
-        f"  cd {folder} && meterbook spend --from 2026-08-01 --to 2026-10-31 --by month --by rule"
+        f"  cd {folder} && meterbook spend --from 2026-08-01 --to 2026-10-31 --by month --by rule\n"
+        f"  cd {folder} && meterbook forecast --by team --months 2\n"
+        f"  cd {folder} && meterbook anomalies --period {SPEND_MONTH} --min-severity medium"
     )
 
 
@@ -270,6 +276,7 @@ class _Spend:
     by_team: SpendReport
     groups: SpendReport
     unclaimed: list[UnallocatedRow]
+    forecast: list[SeriesForecast]
 
 
 def _spend(store: Store, bills: Path) -> _Spend:
@@ -293,12 +300,14 @@ def _spend(store: Store, bills: Path) -> _Spend:
     result = import_billing(store, BillingReader("focus"), [str(bills)])
     click.echo(_billing_line(result))
     month = parse_period(SPEND_MONTH)
+    projected = forecast(store.engine, by="provider", months=FORECAST_MONTHS)
     with store.engine.connect() as conn:
         return _Spend(
             spend_summary(conn, DEMO_PERIOD, ("month", "provider", "rule")),
             spend_summary(conn, month, ("division", "team")),
             spend_summary(conn, DEMO_PERIOD, ("group",)),
             unallocated(conn, month),
+            projected,
         )
 
 
@@ -438,6 +447,8 @@ def _spend_tables(spend: _Spend) -> None:
         title=f"Unallocated sub-accounts, {SPEND_MONTH}", numeric_from=3,
     )  # fmt: skip
     click.echo("claim one: meterbook org projects add NAME --external-id ID --provider P --team T")
+    print_forecast_table("cost", spend.forecast, by="provider", title="Spend forecast by provider")
+    click.echo("method: per provider, the one with the lowest error on a backtest of its days")
 
 
 def _table(name: str, title: str, rows: list[UsageRow], total: UsageRow | None) -> None:
