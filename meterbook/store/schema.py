@@ -244,4 +244,4 @@ usage_daily = Table(
 )
 
 # The IO-log and metric tables share this metadata.
-from meterbook.store import schema_billing, schema_io, schema_metrics  # noqa: E402, F401
+from meterbook.store import schema_billing, schema_io, schema_metrics, schema_rating  # noqa: E402, F401
