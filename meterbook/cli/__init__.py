@@ -59,6 +59,7 @@ def _register() -> None:
         imports,
         iolog,
         org,
+        rating,
         setup,
         spend,
         usage,
@@ -74,6 +75,7 @@ def _register() -> None:
         spend,
         budgets,
         allocations,
+        rating,
         export,
         demo,
     ):

@@ -45,9 +45,17 @@ rate_cards = Table(
     Column("description", Text),
     Column("created_at", DateTime, nullable=False),
     UniqueConstraint(
-        "quantity", "gpu_model", "source", "cluster", "partition", "qos", "provider",
-        "workload_type", "environment", name="uq_rate_cards_scope",
-    ),  # fmt: skip
+        "quantity",
+        "gpu_model",
+        "source",
+        "cluster",
+        "partition",
+        "qos",
+        "provider",
+        "workload_type",
+        "environment",
+        name="uq_rate_cards_scope",
+    ),
 )
 
 rate_versions = Table(

@@ -30,8 +30,16 @@ def _money() -> sa.Numeric:  # type: ignore[type-arg]
     return sa.Numeric(precision=38, scale=18)
 
 
-SCOPE = ("gpu_model", "source", "cluster", "partition", "qos", "provider", "workload_type",
-         "environment")  # fmt: skip
+SCOPE = (
+    "gpu_model",
+    "source",
+    "cluster",
+    "partition",
+    "qos",
+    "provider",
+    "workload_type",
+    "environment",
+)
 
 
 def upgrade() -> None:
@@ -87,9 +95,18 @@ def upgrade() -> None:
         sa.Column("units", _money(), nullable=False),
         sa.Column("amount", _money(), nullable=False),
         sa.UniqueConstraint(
-            "day", "source_id", "resource_id", "user_id", "project_id", "partition", "qos",
-            "workload_type", "quantity", "currency", name="uq_charge_daily_key",
-        ),  # fmt: skip
+            "day",
+            "source_id",
+            "resource_id",
+            "user_id",
+            "project_id",
+            "partition",
+            "qos",
+            "workload_type",
+            "quantity",
+            "currency",
+            name="uq_charge_daily_key",
+        ),
     )
     op.create_table(
         "fx_rates",

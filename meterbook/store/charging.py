@@ -1,0 +1,344 @@
+"""Charges in the database: rating records as they are written, and re-rating a period.
+
+:class:`Charger` is used by the importer (:class:`meterbook.store.ingest.LedgerWriter`) inside
+the import's transaction: it inserts the charges of new records, replaces those of changed
+ones and keeps ``charge_daily`` in step; :func:`rerate` does the same for stored records of a
+period after a rate change, touching only records whose charges differ (so running it twice
+changes nothing). Without any rate card there is nothing to do, and the importer does nothing
+more than one query per import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, select
+
+from meterbook.rating import (
+    UNITS,
+    Charge,
+    RateBook,
+    RateCard,
+    Version,
+    day_parts,
+    rate_record,
+)
+from meterbook.store.dialect import backend, insert_rows, select_in, upsert_rows
+from meterbook.store.schema import environments, providers, resources, sources, usage_records
+from meterbook.store.schema_rating import (
+    CHARGE_KEYS,
+    CHARGE_MEASURES,
+    charge_daily,
+    charges,
+    rate_cards,
+    rate_versions,
+)
+
+#: Columns of a stored record that rating reads.
+RECORD_FIELDS = (
+    "source_id",
+    "record_key",
+    "resource_id",
+    "user_id",
+    "project_id",
+    "partition",
+    "qos",
+    "workload_type",
+    "gpu_type",
+    "start_ts",
+    "end_ts",
+    "cpus",
+    "gpus",
+    "nodes",
+    "mem_gb",
+    "io_ops",
+    "cost",
+)
+CHARGE_COLUMNS = (
+    "source_id",
+    "record_key",
+    "quantity",
+    "units",
+    "rate_id",
+    "version",
+    "price",
+    "amount",
+    "currency",
+)
+
+
+_PRICE_PLACES = Decimal(1).scaleb(-12)
+
+
+def _decimal(value: Any, places: Decimal = _PRICE_PLACES) -> Decimal:
+    """A stored number, cut to the places it was stored with (SQLite keeps binary doubles,
+    which SQLAlchemy turns into 18-decimal approximations)."""
+    return Decimal(str(value)).quantize(places).normalize()
+
+
+def load_book(conn: Connection) -> RateBook:
+    """Every rate card with its versions."""
+    cards: dict[int, RateCard] = {}
+    for row in conn.execute(select(rate_cards).order_by(rate_cards.c.id)):
+        scope = {
+            n: row._mapping[n]
+            for n in (
+                "gpu_model",
+                "source",
+                "cluster",
+                "partition",
+                "qos",
+                "provider",
+                "workload_type",
+                "environment",
+            )
+        }
+        cards[row.id] = RateCard(row.id, row.quantity, scope, row.currency, row.description)
+    if cards:
+        for v in conn.execute(select(rate_versions).order_by(rate_versions.c.effective_from)):
+            if v.rate_id in cards:
+                cards[v.rate_id].versions.append(
+                    Version(v.version, v.effective_from, _decimal(v.price), v.note)
+                )
+    return RateBook(list(cards.values()))
+
+
+class _Names:
+    """Names of sources and of clusters with their provider and environment, by id."""
+
+    def __init__(self) -> None:
+        self.sources: dict[int, str] = {}
+        self.resources: dict[int, tuple[str, str, str]] = {}
+
+    def load(self, conn: Connection) -> None:
+        self.sources = dict(conn.execute(select(sources.c.id, sources.c.name)).tuples().all())
+        query = select(
+            resources.c.id, resources.c.name, providers.c.name, environments.c.name
+        ).select_from(
+            resources.outerjoin(providers, providers.c.id == resources.c.provider_id).outerjoin(
+                environments, environments.c.id == resources.c.environment_id
+            )
+        )
+        self.resources = {r[0]: (r[1], r[2] or "", r[3] or "") for r in conn.execute(query)}
+
+    def fill(self, conn: Connection, record: dict[str, Any]) -> dict[str, Any]:
+        """Add the names a rate card's scope can name."""
+        source_id, resource_id = record["source_id"], record.get("resource_id")
+        if source_id not in self.sources or (resource_id and resource_id not in self.resources):
+            self.load(conn)
+        cluster, provider, environment = self.resources.get(resource_id or 0, ("", "", ""))
+        record["source"] = self.sources.get(source_id, "")
+        record["cluster"] = cluster
+        record["provider"] = provider
+        record["environment"] = environment
+        record["gpu_model"] = record.get("gpu_type") or ""
+        return record
+
+
+@dataclass
+class RerateCounts:
+    records: int = 0
+    changed: int = 0
+    charges: int = 0
+
+
+class Charger:
+    """Rates records and keeps ``charges`` and ``charge_daily`` in step, in the caller's
+    transaction. Day deltas wait for :meth:`flush`."""
+
+    def __init__(self, book: RateBook, zone: tzinfo) -> None:
+        self.book = book
+        self.zone = zone
+        self.names = _Names()
+        self._deltas: dict[tuple[Any, ...], list[Decimal]] = {}
+        self._removed = False
+
+    @classmethod
+    def load(cls, conn: Connection, zone: tzinfo) -> Charger | None:
+        """A charger when any rate card exists, else None (nothing to rate)."""
+        if conn.execute(select(rate_cards.c.id).limit(1)).first() is None:
+            return None
+        charger = cls(load_book(conn), zone)
+        charger.names.load(conn)
+        return charger
+
+    def rate(self, conn: Connection, record: dict[str, Any]) -> list[Charge]:
+        return rate_record(self.book, self.names.fill(conn, record), self.zone)
+
+    def add(self, conn: Connection, records: Iterable[dict[str, Any]]) -> int:
+        """Rate and store the charges of records that have none; returns the charges."""
+        rows: list[tuple[Any, ...]] = []
+        for record in records:
+            found = self.rate(conn, record)
+            for c in found:
+                rows.append(_charge_row(record, c))
+                self._add_parts(record, c.quantity, c.currency, c.units, c.amount, 1)
+        self._insert(conn, rows)
+        return len(rows)
+
+    def remove(self, conn: Connection, records: Sequence[Mapping[str, Any]]) -> None:
+        """Delete the stored charges of records (their stored versions), and their day parts."""
+        by_source: dict[int, dict[str, Mapping[str, Any]]] = {}
+        for r in records:
+            by_source.setdefault(r["source_id"], {})[r["record_key"]] = r
+        for source_id, wanted in by_source.items():
+            found = stored_charges(conn, source_id, list(wanted))
+            for key, stored in found.items():
+                for c in stored:
+                    self._add_parts(wanted[key], c.quantity, c.currency, c.units, c.amount, -1)
+            _delete(conn, source_id, list(found))
+
+    def _add_parts(
+        self,
+        record: Mapping[str, Any],
+        quantity: str,
+        currency: str,
+        units: Decimal,
+        amount: Decimal,
+        sign: int,
+    ) -> None:
+        if sign < 0:
+            self._removed = True
+        dims = (
+            record["source_id"],
+            record.get("resource_id") or 0,
+            record.get("user_id") or 0,
+            record.get("project_id") or 0,
+            record.get("partition") or "",
+            record.get("qos") or "",
+            record.get("workload_type") or "",
+            quantity,
+            currency,
+        )
+        for day, (u, a) in day_parts(record, quantity, (units, amount), self.zone):
+            key = (day, *dims)
+            sums = self._deltas.get(key)
+            if sums is None:
+                self._deltas[key] = [u * sign, a * sign]
+            else:
+                sums[0] += u * sign
+                sums[1] += a * sign
+
+    def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if backend(conn) == "sqlite":
+            rows = [tuple(_plain(v) for v in row) for row in rows]
+        insert_rows(conn, charges, CHARGE_COLUMNS, rows)
+
+    def flush(self, conn: Connection) -> None:
+        """Add the day deltas gathered since the last flush to ``charge_daily``."""
+        deltas, self._deltas = self._deltas, {}
+        rows = [(*key, *sums) for key, sums in deltas.items() if any(sums)]
+        if rows:
+            if backend(conn) == "sqlite":
+                rows = [tuple(_plain(v) for v in row) for row in rows]
+            for at in range(0, len(rows), 5000):
+                chunk = rows[at : at + 5000]
+                upsert_rows(
+                    conn, charge_daily, CHARGE_KEYS, (*CHARGE_KEYS, *CHARGE_MEASURES), chunk
+                )
+        if self._removed:
+            self._removed = False
+            conn.execute(
+                delete(charge_daily).where(charge_daily.c.amount == 0, charge_daily.c.units == 0)
+            )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _charge_row(record: Mapping[str, Any], c: Charge) -> tuple[Any, ...]:
+    return (
+        record["source_id"],
+        record["record_key"],
+        c.quantity,
+        c.units,
+        c.rate_id,
+        c.version,
+        c.price,
+        c.amount,
+        c.currency,
+    )
+
+
+def stored_charges(
+    conn: Connection, source_id: int, keys: Sequence[str]
+) -> dict[str, list[Charge]]:
+    """The stored charges of records of one source, by record key."""
+    columns = ("record_key", *CHARGE_COLUMNS[2:])
+    found: dict[str, list[Charge]] = {}
+    for row in select_in(conn, charges, columns, "source_id", source_id, "record_key", keys):
+        found.setdefault(row.record_key, []).append(
+            Charge(
+                row.quantity,
+                _decimal(row.units, UNITS),
+                row.rate_id,
+                row.version,
+                _decimal(row.price),
+                _decimal(row.amount, UNITS),
+                row.currency,
+            )
+        )
+    for listed in found.values():
+        listed.sort(key=lambda c: c.quantity)
+    return found
+
+
+def _delete(conn: Connection, source_id: int, keys: Sequence[str]) -> None:
+    for at in range(0, len(keys), 1000):
+        conn.execute(
+            delete(charges).where(
+                charges.c.source_id == source_id, charges.c.record_key.in_(keys[at : at + 1000])
+            )
+        )
+
+
+def rerate(
+    conn: Connection, zone: tzinfo, start_ts: float, end_ts: float, page: int = 20000
+) -> RerateCounts:
+    """Rate again the records starting in ``[start_ts, end_ts)``; replace the charges that
+    differ from the stored ones and update ``charge_daily`` by the difference."""
+    counts = RerateCounts()
+    charger = Charger(load_book(conn), zone)
+    charger.names.load(conn)
+    r = usage_records.c
+    columns = [r.id, *(r[c] for c in RECORD_FIELDS)]
+    last = 0
+    while True:
+        query = (
+            select(*columns)
+            .where(and_(r.id > last, r.start_ts >= start_ts, r.start_ts < end_ts))
+            .order_by(r.id)
+            .limit(page)
+        )
+        rows = conn.execute(query).all()
+        if not rows:
+            break
+        last = rows[-1].id
+        by_source: dict[int, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_source.setdefault(row.source_id, []).append(dict(row._mapping))
+        for source_id, records in by_source.items():
+            stored = stored_charges(conn, source_id, [x["record_key"] for x in records])
+            changed = []
+            for record in records:
+                counts.records += 1
+                new = sorted(charger.rate(conn, record), key=lambda c: c.quantity)
+                if new != stored.get(record["record_key"], []):
+                    changed.append(record)
+            if changed:
+                counts.changed += len(changed)
+                charger.remove(conn, changed)
+                counts.charges += charger.add(conn, changed)
+        charger.flush(conn)
+    return counts
