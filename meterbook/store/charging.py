@@ -115,7 +115,7 @@ class _Names:
         self.resources: dict[int, tuple[str, str, str]] = {}
 
     def load(self, conn: Connection) -> None:
-        self.sources = dict(conn.execute(select(sources.c.id, sources.c.name)).tuples().all())
+        self.sources = {r[0]: r[1] for r in conn.execute(select(sources.c.id, sources.c.name))}
         query = select(
             resources.c.id, resources.c.name, providers.c.name, environments.c.name
         ).select_from(
