@@ -352,3 +352,61 @@ def test_rate_csv_errors_name_their_line(store: Store) -> None:
         rate_store.import_csv(conn, tie.splitlines(), "r.csv")
     with store.engine.connect() as conn:
         assert rate_store.list_rates(conn) == []  # all or nothing
+
+
+def _cost(day: date, provider: int, project: int, currency: str, billed: str) -> dict[str, object]:
+    return {
+        "day": day, "provider_id": provider, "project_id": project, "sub_account": "",
+        "service": "", "group_name": "", "charge_category": "Usage", "currency": currency,
+        "rule": "", "billed_cost": Decimal(billed), "effective_cost": Decimal(billed),
+        "list_cost": Decimal(billed), "quantity": 0.0, "lines": 1,
+    }  # fmt: skip
+
+
+def test_spend_budgets_and_allocations_convert_at_day_rates(store: Store) -> None:
+    from meterbook import allocations, budgets, org
+    from meterbook.store.queries.spend import spend_summary
+    from meterbook.store.schema import projects, providers
+    from meterbook.store.schema_billing import cost_daily
+
+    with store.engine.begin() as conn:
+        org.add(conn, "divisions", "research")
+        org.add(conn, "teams", "ml", division="research")
+        org.add(conn, "providers", "Acme", currency="USD")
+        org.add(conn, "projects", "atlas", provider="Acme", team="ml", external_id="p-1")
+        acme = conn.execute(select(providers.c.id)).scalar_one()
+        atlas = conn.execute(select(projects.c.id)).scalar_one()
+        conn.execute(cost_daily.insert(), [
+            _cost(date(2024, 3, 1), acme, atlas, "USD", "100"),
+            _cost(date(2024, 3, 2), acme, atlas, "USD", "50"),
+            _cost(date(2024, 3, 2), acme, atlas, "EUR", "10"),
+        ])  # fmt: skip
+        fx_store.store_rates(conn, [
+            FxRate(date(2024, 3, 1), "EUR", "USD", Decimal("1.25")),
+            FxRate(date(2024, 3, 2), "EUR", "USD", Decimal("1.0")),
+        ])  # fmt: skip
+        budgets.set_budget(conn, "2024-03", "Acme", "ml", "200", currency="EUR")
+        allocations.add_allocation(
+            conn, "atlas-money", scope_kind="project", scope="atlas", quantity="money",
+            amount="400", start="2024-03-01", end="2024-03-31", currency="EUR",
+        )  # fmt: skip
+    with store.engine.connect() as conn:
+        # Into EUR: 100 / 1.25 on the 1st; 50 / 1.0 + 10 on the 2nd.
+        report = spend_summary(conn, MARCH, ("day",), currency="EUR")
+        assert [(r.group[0], r.billed_cost) for r in report.rows] == [
+            ("2024-03-01", Decimal(80)), ("2024-03-02", Decimal(60)),
+        ]  # fmt: skip
+        assert report.currencies == ["EUR"]
+        usd = spend_summary(conn, MARCH, (), currency="USD")
+        assert usd.total.billed_cost == Decimal(160)
+        over = budgets.over_under(conn, MARCH, currency="USD")
+        (row,) = over.rows
+        # Actual 100 + 50 + 10 x 1.0; budget 200 EUR at the 1st's rate, 1.25.
+        assert (row.actual, row.budget, row.currency) == (Decimal(160), Decimal(250), "USD")
+        b = allocations.burn_down(conn, "atlas-money", date(2024, 3, 31), currency="USD")
+        assert (b.allocation.amount, b.allocation.currency) == (Decimal(500), "USD")
+        assert (b.used, b.remaining) == (Decimal(160), Decimal(340))
+        native = allocations.burn_down(conn, "atlas-money", date(2024, 3, 31))
+        assert native.used == Decimal(10)  # only spend billed in the allocation's currency
+        with pytest.raises(ConfigError, match="no exchange rate from USD to GBP on or before"):
+            spend_summary(conn, MARCH, (), currency="GBP")
