@@ -148,6 +148,7 @@ class RateBook:
 
     def __init__(self, cards: Sequence[RateCard]) -> None:
         self.cards = list(cards)
+        self._plans: dict[tuple[Any, ...], list[tuple[str, RateCard, Version]]] = {}
         self._by_quantity: dict[str, list[RateCard]] = {}
         for card in sorted(cards, key=lambda c: (-c.specificity, c.id)):
             card.versions.sort(key=lambda v: v.effective_from)
@@ -169,6 +170,20 @@ class RateBook:
     @property
     def quantities(self) -> list[str]:
         return list(self._by_quantity)
+
+    def plan(self, record: Mapping[str, Any], day: date) -> list[tuple[str, RateCard, Version]]:
+        """The matching card and version of each quantity, for a record starting on ``day``
+        (remembered: records of the same scope and day match the same cards)."""
+        key = (day, *(record.get(n) or "" for n in MATCH_FIELDS))
+        found = self._plans.get(key)
+        if found is None:
+            found = []
+            for quantity in self._by_quantity:
+                matched = self.match(quantity, record, day)
+                if matched is not None:
+                    found.append((quantity, *matched))
+            self._plans[key] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -200,20 +215,25 @@ def rate_record(book: RateBook, record: Mapping[str, Any], zone: tzinfo) -> list
     ``cost``). A record with a provider cost or without a start has none."""
     if record.get("cost") is not None or record.get("start_ts") is None:
         return []
-    day = local_day(record["start_ts"], zone)
+    start, end = record["start_ts"], record.get("end_ts")
+    hours = (end - start) / 3600.0 if end is not None and end > start else 0.0
     out = []
-    for quantity in book.quantities:
-        units = quantity_of(record, quantity)
+    for quantity, card, version in book.plan(record, local_day(start, zone)):
+        column = QUANTITIES[quantity]
+        if column is None:
+            units = Decimal(int(record.get("io_ops") or 0))
+        elif not hours:
+            continue
+        else:
+            rate = 1.0 if column == "" else float(record.get(column) or 0)
+            units = _q(Decimal(rate * hours))
         if not units:
             continue
-        found = book.match(quantity, record, day)
-        if found is None:
-            continue
-        card, version = found
         amount = _q(units * version.price)
         out.append(
-            Charge(quantity, units, card.id, version.version, version.price, amount, card.currency)
-        )
+            Charge(quantity, units, card.id, version.version, version.price, amount,
+                   card.currency)
+        )  # fmt: skip
     return out
 
 
@@ -227,11 +247,17 @@ def day_parts(
     if QUANTITIES[quantity] is None or end is None or end <= start:
         yield local_day(start, zone), list(values)
         return
-    pieces = list(split_seconds(start, end, zone))
+    yield from split_parts(list(split_seconds(start, end, zone)), end - start, values)
+
+
+def split_parts(
+    pieces: Sequence[tuple[date, float, bool]], seconds: float, values: Sequence[Decimal]
+) -> Iterator[tuple[date, list[Decimal]]]:
+    """:func:`day_parts` for the pieces of :func:`meterbook.periods.split_seconds`."""
     if len(pieces) == 1:
         yield pieces[0][0], list(values)
         return
-    total = Decimal(end - start)
+    total = Decimal(seconds)
     left = list(values)
     for i, (day, seconds, _) in enumerate(pieces):
         if i == len(pieces) - 1:

@@ -18,7 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, select
 
+from meterbook.periods import local_day, split_seconds
 from meterbook.rating import (
+    QUANTITIES,
     UNITS,
     Charge,
     RateBook,
@@ -26,6 +28,7 @@ from meterbook.rating import (
     Version,
     day_parts,
     rate_record,
+    split_parts,
 )
 from meterbook.store.dialect import backend, insert_rows, select_in, upsert_rows
 from meterbook.store.schema import environments, providers, resources, sources, usage_records
@@ -174,9 +177,22 @@ class Charger:
         rows: list[tuple[Any, ...]] = []
         for record in records:
             found = self.rate(conn, record)
+            if not found:
+                continue
+            dims = _dims(record)
+            start, end = record["start_ts"], record.get("end_ts")
+            pieces = None
             for c in found:
                 rows.append(_charge_row(record, c))
-                self._add_parts(record, c.quantity, c.currency, c.units, c.amount, 1)
+                if QUANTITIES[c.quantity] is None or end is None or end <= start:
+                    parts: Iterable[tuple[date, list[Decimal]]] = (
+                        (local_day(start, self.zone), [c.units, c.amount]),
+                    )
+                else:
+                    if pieces is None:
+                        pieces = list(split_seconds(start, end, self.zone))
+                    parts = split_parts(pieces, end - start, (c.units, c.amount))
+                self._sum(parts, (*dims, c.quantity, c.currency), 1)
         self._insert(conn, rows)
         return len(rows)
 
@@ -201,42 +217,45 @@ class Charger:
         amount: Decimal,
         sign: int,
     ) -> None:
+        parts = day_parts(record, quantity, (units, amount), self.zone)
+        self._sum(parts, (*_dims(record), quantity, currency), sign)
+
+    def _sum(
+        self, parts: Iterable[tuple[date, list[Decimal]]], dims: tuple[Any, ...], sign: int
+    ) -> None:
         if sign < 0:
             self._removed = True
-        dims = (
-            record["source_id"],
-            record.get("resource_id") or 0,
-            record.get("user_id") or 0,
-            record.get("project_id") or 0,
-            record.get("partition") or "",
-            record.get("qos") or "",
-            record.get("workload_type") or "",
-            quantity,
-            currency,
-        )
-        for day, (u, a) in day_parts(record, quantity, (units, amount), self.zone):
+        deltas = self._deltas
+        for day, (u, a) in parts:
             key = (day, *dims)
-            sums = self._deltas.get(key)
+            sums = deltas.get(key)
             if sums is None:
-                self._deltas[key] = [u * sign, a * sign]
+                deltas[key] = [u, a] if sign > 0 else [-u, -a]
+            elif sign > 0:
+                sums[0] += u
+                sums[1] += a
             else:
-                sums[0] += u * sign
-                sums[1] += a * sign
+                sums[0] -= u
+                sums[1] -= a
 
     def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        if backend(conn) == "sqlite":
-            rows = [tuple(_plain(v) for v in row) for row in rows]
+        if backend(conn) == "sqlite":  # no decimal type: as text
+            rows = [(r[0], r[1], r[2], str(r[3]), r[4], r[5], str(r[6]), str(r[7]), r[8])
+                    for r in rows]  # fmt: skip
         insert_rows(conn, charges, CHARGE_COLUMNS, rows)
 
     def flush(self, conn: Connection) -> None:
         """Add the day deltas gathered since the last flush to ``charge_daily``."""
         deltas, self._deltas = self._deltas, {}
-        rows = [(*key, *sums) for key, sums in deltas.items() if any(sums)]
+        sqlite = backend(conn) == "sqlite"  # no decimal type: as text
+        rows = [
+            (k[0].isoformat(), *k[1:], str(u), str(a)) if sqlite else (*k, u, a)
+            for k, (u, a) in deltas.items()
+            if u or a
+        ]
         if rows:
-            if backend(conn) == "sqlite":
-                rows = [tuple(_plain(v) for v in row) for row in rows]
             for at in range(0, len(rows), 5000):
                 chunk = rows[at : at + 5000]
                 upsert_rows(
@@ -249,12 +268,13 @@ class Charger:
             )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+def _dims(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The rollup dimensions of a record (0 or '' for none), without quantity and currency."""
+    return (
+        record["source_id"], record.get("resource_id") or 0, record.get("user_id") or 0,
+        record.get("project_id") or 0, record.get("partition") or "",
+        record.get("qos") or "", record.get("workload_type") or "",
+    )  # fmt: skip
 
 
 def _charge_row(record: Mapping[str, Any], c: Charge) -> tuple[Any, ...]:
