@@ -219,6 +219,20 @@ def test_a_multi_day_charge_splits_over_days_exactly(store: Store, tmp_path: Pat
     with store.engine.connect() as conn:
         report = q.charges_summary(conn, MARCH, ["day"])
     assert [r.amount for r in report.rows] == [v for _, v in sorted(daily(store).items())]
+    # Rebuilding the rollups recomputes the same days; in UTC-5 (Bogota, no daylight saving)
+    # the job runs from 15:00 on the 1st to 21:00 on the 2nd: 9 hours, then 21.
+    from zoneinfo import ZoneInfo
+
+    from meterbook.store import rollups
+
+    before = daily(store)
+    with store.engine.begin() as conn:
+        rollups.rebuild(conn, UTC)
+    assert daily(store) == before
+    with store.engine.begin() as conn:
+        rollups.rebuild(conn, ZoneInfo("America/Bogota"))
+    first = q6(amount * 9 / 30)
+    assert daily(store) == {date(2024, 3, 1): first, date(2024, 3, 2): amount - first}
 
 
 def test_rate_change_in_the_past_then_apply(store: Store, tmp_path: Path) -> None:

@@ -362,3 +362,41 @@ def rerate(
                 counts.charges += charger.add(conn, changed)
         charger.flush(conn)
     return counts
+
+
+def rebuild_daily(conn: Connection, zone: tzinfo, page: int = 20000) -> int:
+    """Recompute ``charge_daily`` from the stored charges (in ``zone``'s days); returns the
+    charges read. Charges themselves are kept: ``rerate`` prices records again."""
+    conn.execute(delete(charge_daily))
+    charger = Charger(RateBook([]), zone)
+    r, c = usage_records.c, charges.c
+    columns = [
+        r.id, r.source_id, r.record_key, r.resource_id, r.user_id, r.project_id, r.partition,
+        r.qos, r.workload_type, r.start_ts, r.end_ts, c.quantity, c.units, c.amount, c.currency,
+    ]  # fmt: skip
+    joined = charges.join(
+        usage_records, and_(r.source_id == c.source_id, r.record_key == c.record_key)
+    )
+    last, count = 0, 0
+    while True:
+        query = (
+            select(*columns)
+            .select_from(joined)
+            .where(r.id > last)
+            .order_by(r.id, c.quantity)
+            .limit(page)
+        )
+        rows = conn.execute(query).all()
+        if not rows:
+            break
+        if len(rows) == page:  # keep every charge of the last record for the next page
+            kept = [x for x in rows if x.id != rows[-1].id]
+            rows = kept or rows
+        for x in rows:
+            record = dict(x._mapping)
+            charger._add_parts(record, x.quantity, x.currency, _decimal(x.units, UNITS),
+                               _decimal(x.amount, UNITS), 1)  # fmt: skip
+        count += len(rows)
+        last = rows[-1].id
+        charger.flush(conn)
+    return count
