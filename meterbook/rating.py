@@ -215,10 +215,18 @@ def rate_record(book: RateBook, record: Mapping[str, Any], zone: tzinfo) -> list
     ``cost``). A record with a provider cost or without a start has none."""
     if record.get("cost") is not None or record.get("start_ts") is None:
         return []
+    return charges_for(record, book.plan(record, local_day(record["start_ts"], zone)))
+
+
+def charges_for(
+    record: Mapping[str, Any], plan: Sequence[tuple[str, RateCard, Version]]
+) -> list[Charge]:
+    """The charges of a record (with a start, without a provider cost) under the cards and
+    versions that :meth:`RateBook.plan` matched for it."""
     start, end = record["start_ts"], record.get("end_ts")
     hours = (end - start) / 3600.0 if end is not None and end > start else 0.0
     out = []
-    for quantity, card, version in book.plan(record, local_day(start, zone)):
+    for quantity, card, version in plan:
         column = QUANTITIES[quantity]
         if column is None:
             units = Decimal(int(record.get("io_ops") or 0))

@@ -26,8 +26,8 @@ from meterbook.rating import (
     RateBook,
     RateCard,
     Version,
+    charges_for,
     day_parts,
-    rate_record,
     split_parts,
 )
 from meterbook.store.dialect import backend, insert_rows, select_in, upsert_rows
@@ -158,6 +158,7 @@ class Charger:
         self.zone = zone
         self.names = _Names()
         self._deltas: dict[tuple[Any, ...], list[Decimal]] = {}
+        self._plans: dict[tuple[Any, ...], list[tuple[str, RateCard, Version]]] = {}
         self._removed = False
 
     @classmethod
@@ -170,7 +171,18 @@ class Charger:
         return charger
 
     def rate(self, conn: Connection, record: dict[str, Any]) -> list[Charge]:
-        return rate_record(self.book, self.names.fill(conn, record), self.zone)
+        """The charges of a stored-form record. Its names are looked up only for the first
+        record of each scope and start day: the others reuse that match."""
+        start = record.get("start_ts")
+        if record.get("cost") is not None or start is None:
+            return []
+        day = local_day(start, self.zone)
+        key = (day, record["source_id"], record.get("resource_id"), record.get("partition"),
+               record.get("qos"), record.get("workload_type"), record.get("gpu_type"))  # fmt: skip
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self.book.plan(self.names.fill(conn, record), day)
+        return charges_for(record, plan)
 
     def add(self, conn: Connection, records: Iterable[dict[str, Any]]) -> int:
         """Rate and store the charges of records that have none; returns the charges."""
