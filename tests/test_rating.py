@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from meterbook.cli.rating import FOREVER
 from meterbook.errors import ConfigError, ConflictError, InputError
 from meterbook.fx import FxRate
 from meterbook.periods import Period
@@ -302,7 +303,7 @@ def test_records_with_a_provider_cost_are_not_charged(store: Store, tmp_path: Pa
             .where(usage_records.c.record_key.like("%/2"))
             .values(cost=Decimal("7.25"), currency="USD")
         )
-        counts = rerate(conn, UTC, 0, datetime(2025, 1, 1, tzinfo=UTC).timestamp())
+        counts = rerate(conn, UTC, 0, FOREVER)  # as `rates add --apply` does
     assert counts.changed == 1
     assert sum(daily(store).values()) == Decimal(1)
     assert list(stored(store)) == [("1", "cpu_hours")]

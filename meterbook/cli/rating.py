@@ -49,6 +49,8 @@ def _emit(
         print_table(columns, rows, title=title, numeric_from=numeric_from, numeric_to=numeric_to)
 
 
+#: Far beyond any record (epoch seconds): "from that day on" (MySQL has no infinity).
+FOREVER = 1e15
 _PERIOD_HELP = "2026, 2026-Q1, 2026-01 or 2026-01-05 (default: this month)."
 
 
@@ -180,7 +182,7 @@ def rates_add(
         counts = None
         if apply_:
             since = day_start(spec.effective_from, store.zone).timestamp()
-            counts = rerate(conn, store.zone, since, float("inf"))
+            counts = rerate(conn, store.zone, since, FOREVER)
     click.echo(
         f"rate {card.id} {card.label()} version {version} {outcome}: "
         f"{money(spec.price)} {card.currency} from {spec.effective_from}"
@@ -219,9 +221,7 @@ def rates_import(app: AppContext, path: Path, apply_: bool) -> None:
         counts = None
         if apply_ and specs:
             first = min(s.effective_from for _, s in specs)
-            counts = rerate(
-                conn, store.zone, day_start(first, store.zone).timestamp(), float("inf")
-            )
+            counts = rerate(conn, store.zone, day_start(first, store.zone).timestamp(), FOREVER)
     click.echo(f"{path}: {summary.added:,} versions added, {summary.unchanged:,} unchanged")
     if counts is not None:
         click.echo(f"re-rated {counts.records:,} records; {counts.changed:,} changed")
