@@ -40,7 +40,9 @@ from meterbook.spend import (
 )
 from meterbook.store.core import Store, upgrade_store
 from meterbook.store.queries import io as io_queries
+from meterbook.store.queries.charges import charges_summary
 from meterbook.store.queries.metrics import MetricScope, MetricSummary, metric_summary
+from meterbook.store.queries.rates import add_rate, make_spec
 from meterbook.store.queries.spend import (
     UNALLOCATED,
     SpendReport,
@@ -161,6 +163,7 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
     settings = load_settings(config, discover=False)
     store, _, _ = upgrade_store(settings)
     try:
+        _demo_rates(store)
         connector = SlurmConnector([str(data)], zone=zone_for("UTC"))
         result = run_import(store, connector, batch_size=settings.batch_size)
         click.echo(f"imported into {store.label}: {result.summary()} ({result.seconds:.1f} s)")
@@ -178,6 +181,7 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
             scope = io_queries.IoScope(parse_period("2026-10"), store.zone)
             io_stats = io_queries.io_stats(conn, scope)
             io_users = io_queries.io_users(conn, scope, 5)
+            charged = charges_summary(conn, DEMO_PERIOD, ("month", "quantity"))
     finally:
         store.engine.dispose()
     _table("month", "Cluster aurora, usage by month", report.rows, report.total)
@@ -208,6 +212,13 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
           m.above) for m in cloud],
         title=f"Cloud utilisation, sprint {DEMO_SPRINT} (2026-10-08..21)", numeric_from=2,
     )  # fmt: skip
+    print_table(
+        ("month", "quantity", "units", "amount", "currency"),
+        [(r.group[0], r.group[1], float(r.units), _money(r.amount), r.currency)
+         for r in charged.rows],
+        title="Charges of cluster aurora (demo rate card), by month", numeric_from=2,
+        numeric_to=4,
+    )  # fmt: skip
     _spend_tables(spend)
     click.echo(
         f"\nNext (with Meterbook on your PATH, e.g. after `. .venv/bin/activate`):\n"
@@ -219,8 +230,26 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         f"  cd {folder} && meterbook spend unallocated --period {SPEND_MONTH}\n"
         f"  cd {folder} && meterbook spend --from 2026-08-01 --to 2026-10-31 --by month --by rule\n"
         f"  cd {folder} && meterbook forecast --by team --months 2\n"
-        f"  cd {folder} && meterbook anomalies --period {SPEND_MONTH} --min-severity medium"
+        f"  cd {folder} && meterbook anomalies --period {SPEND_MONTH} --min-severity medium\n"
+        f"  cd {folder} && meterbook charges --period 2026-09 --by account\n"
+        f"  cd {folder} && meterbook rates list"
     )
+
+
+#: The demo's rate card for cluster aurora: (quantity, GPU model, price in EUR).
+DEMO_RATES = (
+    ("cpu_hours", "", "0.02"),
+    ("gpu_hours", "", "0.90"),
+    ("mem_gb_hours", "", "0.002"),
+)
+
+
+def _demo_rates(store: Store) -> None:
+    """The demo rate card (kept when there), so that the Slurm records are charged."""
+    with store.engine.begin() as conn:
+        for quantity, model, price in DEMO_RATES:
+            scope = {"cluster": "aurora", "gpu_model": model}
+            add_rate(conn, make_spec(quantity, price, "EUR", "2026-01-01", dict(scope)))
 
 
 def _collect_from_local_servers(

@@ -244,4 +244,10 @@ usage_daily = Table(
 )
 
 # The IO-log and metric tables share this metadata.
-from meterbook.store import schema_billing, schema_io, schema_metrics, schema_ops  # noqa: E402, F401
+from meterbook.store import (  # noqa: E402, F401
+    schema_billing,
+    schema_io,
+    schema_metrics,
+    schema_ops,
+    schema_rating,
+)
