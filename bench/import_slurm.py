@@ -12,6 +12,10 @@ size summed over the meterbook process and its reader process, sampled every 20 
 
     python bench/import_slurm.py                 # 1,000,000 jobs, SQLite and PostgreSQL
     python bench/import_slurm.py --jobs 200000 --no-postgres
+    python bench/import_slurm.py --jobs 200000 --no-postgres --rates   # with a rate card
+
+``--rates`` loads a small rate card (CPU-, GPU-, memory GB-, node-hours; a GPU model and a
+partition narrowing some) before the import, so every record is also rated and charged.
 """
 
 from __future__ import annotations
@@ -101,6 +105,20 @@ def meterbook(url: str, *args: str) -> list[str]:
 
 
 EXTRA: list[str] = []
+RATES: list[Path] = []
+RATE_CARD = """quantity,gpu_model,partition,currency,effective_from,price
+cpu_hours,,,EUR,2020-01-01,0.02
+cpu_hours,,gpu,EUR,2020-01-01,0.03
+gpu_hours,,,EUR,2020-01-01,1.00
+gpu_hours,a100,,EUR,2020-01-01,1.50
+mem_gb_hours,,,EUR,2020-01-01,0.002
+node_hours,,,EUR,2025-01-01,0.10
+"""
+
+
+def _load_rates(url: str) -> None:
+    for path in RATES:
+        timed(meterbook(url, "rates", "import", str(path)))
 
 
 def bench_sqlite(path: Path, work: Path) -> dict[str, float]:
@@ -119,6 +137,7 @@ def bench_sqlite(path: Path, work: Path) -> dict[str, float]:
     )
     url = f"sqlite:///{work / 'meterbook.db'}"
     timed(meterbook(url, "db", "upgrade"))
+    _load_rates(url)
     seconds, peak, out = timed(meterbook(url, "import", "slurm", str(path), "--json", *EXTRA))
     return {
         "reference": ref,
@@ -155,6 +174,7 @@ def bench_postgres(path: Path, url: str) -> dict[str, float]:
             ref = time.perf_counter() - started
         mb_url = target.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         timed(meterbook(mb_url, "db", "upgrade"))
+        _load_rates(mb_url)
         seconds, peak, out = timed(
             meterbook(mb_url, "import", "slurm", str(path), "--json", *EXTRA)
         )
@@ -191,7 +211,13 @@ def main() -> None:
     )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--batch-size", type=int, help="passed to meterbook import")
+    parser.add_argument("--rates", action="store_true", help="rate the records (a rate card)")
     args = parser.parse_args()
+    if args.rates:
+        OUT.mkdir(exist_ok=True)
+        card = OUT / "rates.csv"
+        card.write_text(RATE_CARD)
+        RATES.append(card)
     if args.batch_size:
         EXTRA.extend(["--batch-size", str(args.batch_size)])
     started = time.perf_counter()

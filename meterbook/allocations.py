@@ -25,7 +25,7 @@ that is taken.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from meterbook.budgets import DEFAULT_CURRENCY, check_amount, check_currency, stored_amount
 from meterbook.errors import ConfigError, ConflictError
 from meterbook.periods import Period, parse_date
+from meterbook.store.queries.fx import converter
 from meterbook.store.queries.spend import SpendFilters, spend_summary
 from meterbook.store.queries.usage import UsageFilters, usage_summary
 from meterbook.store.schema import NAME, projects
@@ -305,8 +306,12 @@ def remove_allocation(conn: Connection, name: str) -> None:
 # Burn-down ----------------------------------------------------------------------------------
 
 
-def daily_use(conn: Connection, allocation: Allocation, window: Period) -> dict[date, Decimal]:
-    """What the allocation's scope used of its quantity on each day of ``window``."""
+def daily_use(
+    conn: Connection, allocation: Allocation, window: Period, currency: str | None = None
+) -> dict[date, Decimal]:
+    """What the allocation's scope used of its quantity on each day of ``window``; money in
+    the allocation's currency, or with ``currency`` the spend in every currency converted
+    into it at each day's rate."""
     out: dict[date, Decimal] = {}
     if window.days <= 0:
         return out
@@ -316,9 +321,10 @@ def daily_use(conn: Connection, allocation: Allocation, window: Period) -> dict[
             hours = Decimal(repr(getattr(row, allocation.quantity))).quantize(_SIX_DECIMALS)
             out[date.fromisoformat(row.group[0])] = hours
     else:
+        only = () if currency else (allocation.currency or "",)
         spend = spend_summary(
             conn, window, ("day",),
-            SpendFilters(projects=(allocation.scope,), currencies=(allocation.currency or "",)),
+            SpendFilters(projects=(allocation.scope,), currencies=only), currency=currency,
         )  # fmt: skip
         for spent in spend.rows:
             out[date.fromisoformat(spent.group[0])] = spent.billed_cost
@@ -340,7 +346,12 @@ def _series(used: dict[date, Decimal], start: date, stop: date, step: int) -> li
 
 
 def burn_down(
-    conn: Connection, name: str, as_of: date | None = None, *, series: str = "day"
+    conn: Connection,
+    name: str,
+    as_of: date | None = None,
+    *,
+    series: str = "day",
+    currency: str | None = None,
 ) -> BurnDown:
     """The allocation ``name`` up to the end of day ``as_of`` (default: today).
 
@@ -350,13 +361,22 @@ def burn_down(
     ``ceil(remaining / daily burn)`` days); when the amount is used up already it is the day
     the cumulative use reached it. ``series`` is the cumulative use per ``day`` or per
     ``week`` (7-day blocks from the start; the last may be shorter) over the elapsed days.
+
+    With ``currency``, a money allocation is reported in that currency: its amount at the
+    rate of its first day, the spend (in any currency) at each day's rate. Hours are kept.
     """
     allocation = get_allocation(conn, name)
+    if currency and allocation.quantity == "money" and allocation.currency:
+        into = converter(conn, currency)
+        amount = into.convert(allocation.amount, allocation.currency, allocation.start)
+        allocation = replace(allocation, amount=amount, currency=into.target)
+    else:
+        currency = None
     kind = _choice(series, SERIES, "series")
     as_of = as_of or date.today()
     last = min(as_of, allocation.end)
     window = Period(allocation.start, max(allocation.start, last + _DAY), "elapsed")
-    per_day = daily_use(conn, allocation, window)
+    per_day = daily_use(conn, allocation, window, currency)
     used = sum(per_day.values(), Decimal(0))
     remaining = allocation.amount - used
     elapsed = window.days

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from meterbook.errors import ConfigError, ConflictError
 from meterbook.periods import Period, add_months
+from meterbook.store.queries.fx import converter
 from meterbook.store.queries.spend import UNALLOCATED, SpendFilters, spend_summary
 from meterbook.store.schema import providers, teams
 from meterbook.store.schema_billing import budgets
@@ -365,9 +366,13 @@ def over_under(
     by_provider: bool = False,
     providers_: Sequence[str] = (),
     teams_: Sequence[str] = (),
+    currency: str | None = None,
 ) -> OverUnderReport:
     """Billed cost against budget per team and month (and provider, with ``by_provider``) over
     the whole months that ``period`` touches.
+
+    With ``currency``, spend converts day by day at each day's exchange rate and a budget at
+    the rate of its month's first day (:mod:`meterbook.fx`).
 
     Actuals are the spend rollup's billed cost (tax and charge-rule lines included), as
     :func:`~meterbook.store.queries.spend.spend_summary` reports it; spend of no project is
@@ -378,8 +383,13 @@ def over_under(
     months = [month_label(m) for m in window.months()]
     by = ("month", "provider", "team") if by_provider else ("month", "team")
     report = spend_summary(
-        conn, window, by, SpendFilters(providers=tuple(providers_), teams=tuple(teams_))
+        conn,
+        window,
+        by,
+        SpendFilters(providers=tuple(providers_), teams=tuple(teams_)),
+        currency=currency,
     )
+    into = converter(conn, currency) if currency else None
 
     def key(month: str, provider: str, team: str) -> tuple[str, ...]:
         return (month, provider, team) if by_provider else (month, team)
@@ -387,6 +397,10 @@ def over_under(
     actual: dict[tuple[str, ...], Decimal] = {r.group: r.billed_cost for r in report.rows}
     planned: dict[tuple[str, ...], list[Budget]] = {}
     for budget in list_budgets(conn, months=months, providers_=providers_, teams_=teams_):
+        if into is not None:
+            first = date.fromisoformat(f"{budget.month}-01")
+            amount = into.convert(budget.amount, budget.currency, first)
+            budget = replace(budget, amount=amount, currency=into.target)
         planned.setdefault(key(budget.month, budget.provider, budget.team), []).append(budget)
     rows = []
     for group in sorted(actual.keys() | planned.keys()):

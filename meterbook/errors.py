@@ -16,7 +16,9 @@ keeps its traceback.
     │   ├── FatalSourceError       stop now, nothing more can be read
     │   └── RetryableSourceError   worth retrying later (network, throttling)
     ├── StrictImportError      ``--strict`` and a line was rejected: nothing was committed
-    └── ConflictError          refused: the name is taken, or data refers to what is removed
+    ├── ConflictError          refused: the name is taken, or data refers to what is removed
+    ├── DeliveryError          a message could not be sent (after its retries)
+    └── JobError               a scheduled job failed, timed out or could not start
 
 A malformed input line is not an exception: connectors yield it as a
 :class:`meterbook.connectors.base.Reject`, which is stored and reported.
@@ -81,3 +83,15 @@ class ConflictError(MeterbookError):
     """A change refused because of what exists: a duplicate, or references to a removed row."""
 
     exit_code = 7
+
+
+class DeliveryError(MeterbookError):
+    """A message could not be delivered; the text never holds a password or webhook URL."""
+
+    exit_code = 8
+
+
+class JobError(MeterbookError):
+    """A job run by ``meterbook run-job`` did not succeed."""
+
+    exit_code = 9

@@ -13,7 +13,7 @@ import logging
 import os
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from meterbook.alert_rules import AlertRule, parse_alert_rules
+from meterbook.delivery.config import (
+    RecipientConfig,
+    RetryConfig,
+    SmtpConfig,
+    parse_recipients,
+    parse_retry,
+    parse_smtp,
+)
 from meterbook.errors import ConfigError
+from meterbook.jobs import JobConfig, SchedulerConfig, parse_jobs, parse_scheduler
 from meterbook.sources import AlibabaSource, CmlSource, parse_sources
 
 log = logging.getLogger(__name__)
@@ -51,7 +61,7 @@ FILE_KEYS: dict[tuple[str, str], str] = {
     ("reports", "directory"): "reports_directory",
     ("reports", "browser"): "reports_browser",
 }
-SECRET_FIELDS = ("database_password",)
+SECRET_FIELDS = ("database_password", "smtp_password")
 ENV_FIELDS = (*FILE_KEYS.values(), *SECRET_FIELDS)
 
 
@@ -90,6 +100,15 @@ class Settings(BaseModel):
     reports_directory: Path = Path("reports")
     reports_browser: str | None = None
     reports: dict[str, NamedReport] = Field(default_factory=dict)
+    #: ``[alerts.NAME]`` rules; empty: the built-in rules (meterbook.alert_rules).
+    alert_rules: dict[str, AlertRule] = Field(default_factory=dict)
+    smtp: SmtpConfig | None = None
+    #: The SMTP password when ``[smtp] password_env`` is not set in the environment.
+    smtp_password: SecretStr | None = None
+    delivery: RetryConfig = Field(default_factory=RetryConfig)
+    recipients: dict[str, RecipientConfig] = Field(default_factory=dict)
+    jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     secrets_file: Path | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
@@ -150,14 +169,27 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
+_SECTIONS: dict[str, Callable[[Mapping[str, Any], str], Any]] = {
+    "sources": parse_sources,
+    "smtp": parse_smtp,
+    "delivery": parse_retry,
+    "recipients": parse_recipients,
+    "jobs": parse_jobs,
+    "scheduler": parse_scheduler,
+}
+
+
 def _values_from_file(path: Path) -> dict[str, Any]:
     data = _read_toml(path)
     values: dict[str, Any] = {}
     for section, content in data.items():
         if not isinstance(content, dict):
             raise ConfigError(f"{path}: '{section}' must be a [section]")
-        if section == "sources":
-            values["sources"] = parse_sources(content, str(path))
+        if section in _SECTIONS:
+            values[section] = _SECTIONS[section](content, str(path))
+            continue
+        if section == "alerts":
+            values["alert_rules"] = parse_alert_rules(content, str(path))
             continue
         if section == "reports":
             content = dict(content)
@@ -354,9 +386,48 @@ directory = "reports"
 # session_hours = 12
 # trust_user_header = "X-Remote-User"   # only behind a proxy that sets it
 # trusted_proxies = ["127.0.0.1"]
+# Alert rules for `meterbook alerts evaluate` (docs/alerts.md). With none, built-in rules apply:
+# budgets at 50/75/90/100%, allocations running out within 30 days, anomalies of medium
+# severity, IO above [iolog] heavy_ops_per_hour, more than 4 GPU hours of a user in a day.
+# [alerts.team-budgets]
+# type = "budget"
+# thresholds = [50, 75, 90, 100]
+# basis = ["actual", "forecast"]
+# notify = ["finops"]
+# [alerts.gpu-per-user]
+# type = "usage"
+# metric = "gpu_hours"
+# threshold = 4
+# Delivery of messages (docs/delivery.md): an SMTP relay and named recipients.
+# The SMTP password comes from MB_SMTP_PASSWORD (or the secrets file), webhook
+# URLs from the variable each recipient names.
+#
+# [smtp]
+# host = "smtp.example.org"
+# security = "starttls"                  # ssl, starttls or none
+# username = "meterbook"
+# from = "meterbook@example.org"
+#
+# [recipients.finance]
+# kind = "email"
+# to = ["finance@example.org"]
+# subject = "{{title}} — {{period}}"
+#
+# [recipients.ops]
+# kind = "slack"                         # slack, teams or webhook
+# url_env = "MB_SLACK_OPS_URL"
+
+# Scheduled jobs for `meterbook scheduler` or `meterbook run-job NAME`
+# (docs/scheduler.md): a cron schedule and a meterbook command line.
+#
+# [jobs.nightly-slurm]
+# schedule = "15 1 * * *"
+# command = "import slurm /var/log/slurm/sacct.log"
+# notify = ["ops"]
 
 # [secrets]
-# A TOML file with `database_password = "..."`, readable only by you.   MB_SECRETS_FILE
+# A TOML file with `database_password = "..."` (and `smtp_password = "..."`),
+# readable only by you.                                                 MB_SECRETS_FILE
 # file = "secrets.toml"
 """
 

@@ -51,15 +51,20 @@ def cli(ctx: click.Context, config: Path | None, database_url: str | None, verbo
 
 def _register() -> None:
     from meterbook.cli import (
+        alerts,
         allocations,
         budgets,
         collect,
+        delivery,
         demo,
         export,
+        forecast,
         imports,
         iolog,
         org,
+        rating,
         report,
+        scheduler,
         serve,
         setup,
         spend,
@@ -77,10 +82,15 @@ def _register() -> None:
         spend,
         budgets,
         allocations,
+        alerts,
+        forecast,
+        rating,
         export,
         users,
         serve,
         report,
+        delivery,
+        scheduler,
         demo,
     ):
         for command in module.COMMANDS:

@@ -14,6 +14,7 @@ from meterbook.cli.output import format_option, print_csv, print_json, print_tab
 from meterbook.cli.spend import money
 from meterbook.errors import ConfigError
 from meterbook.periods import parse_date, resolve_period
+from meterbook.rating import parse_currency
 
 
 @click.group(
@@ -39,6 +40,12 @@ def _figure(value: Decimal | None, places: int | None = None) -> str:
     return "" if value is None else money(value, places)
 
 
+_CURRENCY_HELP = (
+    "Money in CODE: the amount at its first day's rate, spend (any currency) at each day's "
+    "rate (meterbook fx)."
+)
+
+
 def _percent(value: Decimal | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
@@ -55,17 +62,22 @@ _LIST_COLUMNS = (
 Examples:
   meterbook allocations list
   meterbook allocations list --as-of 2026-06-30 --format csv > allocations.csv
+  meterbook allocations list --currency EUR      (money allocations converted)
 """,
 )
 @click.option("--as-of", "as_of", metavar="DATE", help="Burn-down up to this day (default: today).")
+@click.option("--currency", metavar="CODE", help=_CURRENCY_HELP)
 @format_option
 @pass_app
-def list_command(app: AppContext, as_of: str | None, fmt: str) -> None:
+def list_command(app: AppContext, as_of: str | None, currency: str | None, fmt: str) -> None:
     """List allocations with their burn-down up to a day: used, remaining, percent used and
     the projected exhaustion date (flagged when it falls within the period)."""
     day = _as_of(as_of)
     with app.store().engine.connect() as conn:
-        found = [lib.burn_down(conn, a.name, day) for a in lib.list_allocations(conn)]
+        code = parse_currency(currency, "--currency") if currency else None
+        found = [
+            lib.burn_down(conn, a.name, day, currency=code) for a in lib.list_allocations(conn)
+        ]
     plain = fmt != "table"
     rows = [
         (b.allocation.name, b.allocation.scope_kind, b.allocation.scope, b.allocation.quantity,
@@ -223,20 +235,25 @@ def remove_command(app: AppContext, name: str) -> None:
 Examples:
   meterbook allocations show astro-2026
   meterbook allocations show astro-2026 --as-of 2026-06-30 --series week --format csv
+  meterbook allocations show atlas-cloud --currency EUR
 """,
 )
 @click.argument("name")
 @click.option("--as-of", "as_of", metavar="DATE", help="Burn-down up to this day (default: today).")
 @click.option("--series", type=click.Choice(lib.SERIES), default="day", show_default=True,
               help="Cumulative use per day or per week (7 days from the start).")  # fmt: skip
+@click.option("--currency", metavar="CODE", help=_CURRENCY_HELP)
 @format_option
 @pass_app
-def show_command(app: AppContext, name: str, as_of: str | None, series: str, fmt: str) -> None:
+def show_command(
+    app: AppContext, name: str, as_of: str | None, series: str, currency: str | None, fmt: str
+) -> None:
     """The burn-down of an allocation up to a day: used, remaining, percent used, average
     daily burn, projected exhaustion date, and the cumulative use per day or week."""
     day = _as_of(as_of)
     with app.store().engine.connect() as conn:
-        b = lib.burn_down(conn, name, day, series=series)
+        code = parse_currency(currency, "--currency") if currency else None
+        b = lib.burn_down(conn, name, day, series=series, currency=code)
     a = b.allocation
     if fmt == "json":
         data = {

@@ -11,6 +11,7 @@ from meterbook.cli.spend import money
 from meterbook.collecting import requested_period
 from meterbook.org import cell
 from meterbook.periods import resolve_period
+from meterbook.rating import parse_currency
 
 
 @click.group(
@@ -161,6 +162,7 @@ Examples:
   meterbook budgets overunder --period 2026-10
   meterbook budgets overunder --period 2026 --team ml --format csv
   meterbook budgets overunder --from 2026-09-01 --to 2026-11-30 --by provider
+  meterbook budgets overunder --period 2026-10 --currency EUR   (converted, see meterbook fx)
 """,
 )
 @click.option("--period", metavar="P", help="2026, 2026-Q4 or 2026-10 (whole months).")
@@ -172,6 +174,11 @@ Examples:
 @click.option("--provider", multiple=True, metavar="NAME", help="Only this provider.")
 @click.option("--team", multiple=True, metavar="NAME",
               help="Only this team (Unallocated: spend of no project).")  # fmt: skip
+@click.option(
+    "--currency",
+    metavar="CODE",
+    help="Report in CODE: spend at each day's rate, budgets at their month's first.",
+)
 @format_option
 @pass_app
 def overunder_command(
@@ -182,6 +189,7 @@ def overunder_command(
     by: str,
     provider: tuple[str, ...],
     team: tuple[str, ...],
+    currency: str | None,
     fmt: str,
 ) -> None:
     """Actual (billed cost, tax and charge lines included, as `meterbook spend` reports it)
@@ -192,7 +200,12 @@ def overunder_command(
     ) or resolve_period(None, None, None)
     with app.store().engine.connect() as conn:
         report = lib.over_under(
-            conn, window, by_provider=by == "provider", providers_=provider, teams_=team
+            conn,
+            window,
+            by_provider=by == "provider",
+            providers_=provider,
+            teams_=team,
+            currency=parse_currency(currency, "--currency") if currency else None,
         )
     keys = ["month", "provider", "team"] if report.by_provider else ["month", "team"]
     columns = [*keys, "actual", "budget", "difference", "status", "currency", "response"]
@@ -227,7 +240,10 @@ def overunder_command(
     print_table(columns, rows, title=title, numeric_from=len(keys), numeric_to=len(keys) + 3)
     budget_currencies = {c for r in report.rows for c in r.currency.split(", ") if c}
     if budget_currencies and set(report.currencies) - budget_currencies:
-        click.echo("note: spend and budgets are in different currencies; figures are not converted")
+        click.echo(
+            "note: spend and budgets are in different currencies; figures are not converted "
+            "(--currency CODE converts them)"
+        )
     if not rows:
         click.echo("no spend and no budgets in this period")
 

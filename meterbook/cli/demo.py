@@ -14,11 +14,13 @@ from sqlalchemy import Connection
 
 from meterbook import org
 from meterbook.cli.context import AppContext
+from meterbook.cli.forecast import print_forecast_table
 from meterbook.cli.output import print_table
 from meterbook.collecting import collect, sprint_calendar
 from meterbook.connectors.billing.connector import BillingReader
 from meterbook.connectors.iolog import IoLogConnector
 from meterbook.connectors.slurm import SlurmConnector
+from meterbook.forecast import SeriesForecast, forecast
 from meterbook.importing import run_import
 from meterbook.periods import Period, day_start, parse_period, zone_for
 from meterbook.reports import produce
@@ -39,7 +41,9 @@ from meterbook.spend import (
 )
 from meterbook.store.core import Store, open_store, upgrade_store
 from meterbook.store.queries import io as io_queries
+from meterbook.store.queries.charges import charges_summary
 from meterbook.store.queries.metrics import MetricScope, MetricSummary, metric_summary
+from meterbook.store.queries.rates import add_rate, make_spec
 from meterbook.store.queries.spend import (
     UNALLOCATED,
     SpendReport,
@@ -67,6 +71,8 @@ REPORT_TYPES = ("usage", "io", "spend", "utilisation", "trends")
 REPORT_FORMATS = ("html", "pdf", "xlsx", "csv", "json")
 #: The month the spend tables by team and the unallocated sub-accounts are of.
 SPEND_MONTH = "2026-10"
+#: Months forecast after the last one of the billing files.
+FORECAST_MONTHS = 1
 #: Divisions and their teams; projects go to the teams in turn.
 DIVISIONS = {
     "Research": ("genomics", "climate", "ml-research"),
@@ -162,6 +168,7 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
     settings = load_settings(config, discover=False)
     store, _, _ = upgrade_store(settings)
     try:
+        _demo_rates(store)
         connector = SlurmConnector([str(data)], zone=zone_for("UTC"))
         result = run_import(store, connector, batch_size=settings.batch_size)
         click.echo(f"imported into {store.label}: {result.summary()} ({result.seconds:.1f} s)")
@@ -179,6 +186,7 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
             scope = io_queries.IoScope(parse_period("2026-10"), store.zone)
             io_stats = io_queries.io_stats(conn, scope)
             io_users = io_queries.io_users(conn, scope, 5)
+            charged = charges_summary(conn, DEMO_PERIOD, ("month", "quantity"))
     finally:
         store.engine.dispose()
     _table("month", "Cluster aurora, usage by month", report.rows, report.total)
@@ -209,6 +217,13 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
           m.above) for m in cloud],
         title=f"Cloud utilisation, sprint {DEMO_SPRINT} (2026-10-08..21)", numeric_from=2,
     )  # fmt: skip
+    print_table(
+        ("month", "quantity", "units", "amount", "currency"),
+        [(r.group[0], r.group[1], float(r.units), _money(r.amount), r.currency)
+         for r in charged.rows],
+        title="Charges of cluster aurora (demo rate card), by month", numeric_from=2,
+        numeric_to=4,
+    )  # fmt: skip
     _spend_tables(spend)
     _reports(folder, settings)
     click.echo(
@@ -220,7 +235,11 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         f"  cd {folder} && meterbook spend --period {SPEND_MONTH} --by team --by group\n"
         f"  cd {folder} && meterbook spend unallocated --period {SPEND_MONTH}\n"
         f"  cd {folder} && meterbook spend --from 2026-08-01 --to 2026-10-31 --by month --by rule\n"
-        f"  cd {folder} && meterbook report spend --period {REPORT_MONTH} --format pdf,xlsx"
+        f"  cd {folder} && meterbook report spend --period {REPORT_MONTH} --format pdf,xlsx\n"
+        f"  cd {folder} && meterbook forecast --by team --months 2\n"
+        f"  cd {folder} && meterbook anomalies --period {SPEND_MONTH} --min-severity medium\n"
+        f"  cd {folder} && meterbook charges --period 2026-09 --by account\n"
+        f"  cd {folder} && meterbook rates list"
     )
 
 
@@ -237,6 +256,22 @@ def _reports(folder: Path, settings: Settings) -> None:
     finally:
         store.engine.dispose()
     click.echo(f"open {base / 'usage' / REPORT_MONTH / f'usage-{REPORT_MONTH}.html'} in a browser")
+
+
+#: The demo's rate card for cluster aurora: (quantity, GPU model, price in EUR).
+DEMO_RATES = (
+    ("cpu_hours", "", "0.02"),
+    ("gpu_hours", "", "0.90"),
+    ("mem_gb_hours", "", "0.002"),
+)
+
+
+def _demo_rates(store: Store) -> None:
+    """The demo rate card (kept when there), so that the Slurm records are charged."""
+    with store.engine.begin() as conn:
+        for quantity, model, price in DEMO_RATES:
+            scope = {"cluster": "aurora", "gpu_model": model}
+            add_rate(conn, make_spec(quantity, price, "EUR", "2026-01-01", dict(scope)))
 
 
 def _collect_from_local_servers(
@@ -292,6 +327,7 @@ class _Spend:
     by_team: SpendReport
     groups: SpendReport
     unclaimed: list[UnallocatedRow]
+    forecast: list[SeriesForecast]
 
 
 def _spend(store: Store, bills: Path) -> _Spend:
@@ -315,12 +351,14 @@ def _spend(store: Store, bills: Path) -> _Spend:
     result = import_billing(store, BillingReader("focus"), [str(bills)])
     click.echo(_billing_line(result))
     month = parse_period(SPEND_MONTH)
+    projected = forecast(store.engine, by="provider", months=FORECAST_MONTHS)
     with store.engine.connect() as conn:
         return _Spend(
             spend_summary(conn, DEMO_PERIOD, ("month", "provider", "rule")),
             spend_summary(conn, month, ("division", "team")),
             spend_summary(conn, DEMO_PERIOD, ("group",)),
             unallocated(conn, month),
+            projected,
         )
 
 
@@ -460,6 +498,8 @@ def _spend_tables(spend: _Spend) -> None:
         title=f"Unallocated sub-accounts, {SPEND_MONTH}", numeric_from=3,
     )  # fmt: skip
     click.echo("claim one: meterbook org projects add NAME --external-id ID --provider P --team T")
+    print_forecast_table("cost", spend.forecast, by="provider", title="Spend forecast by provider")
+    click.echo("method: per provider, the one with the lowest error on a backtest of its days")
 
 
 def _table(name: str, title: str, rows: list[UsageRow], total: UsageRow | None) -> None:

@@ -81,6 +81,16 @@ def _plain(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
 
+def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, title: str) -> None:
+    """Rows as a table (no column taken as a number), CSV, or JSON objects keyed by column."""
+    if fmt == "json":
+        print_json([dict(zip(columns, row, strict=True)) for row in rows])
+    elif fmt == "csv":
+        print_csv(columns, rows)
+    else:
+        print_table(columns, rows, title=title, numeric_from=len(columns))
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 

@@ -17,6 +17,7 @@ from meterbook.collecting import requested_period
 from meterbook.connectors.billing.connector import FORMATS, BillingReader
 from meterbook.errors import ConfigError, InputError
 from meterbook.periods import parse_date, resolve_period
+from meterbook.rating import parse_currency
 from meterbook.spend import (
     BillingResult,
     add_charge_rule,
@@ -162,6 +163,7 @@ Examples:
   meterbook spend --period 2024 --by month --by team --format csv
   meterbook spend --from 2024-09-01 --to 2024-09-30 --by day --provider AWS
   meterbook spend --period 2024-09 --by group --project atlas
+  meterbook spend --period 2024-09 --by provider --currency EUR   (converted day by day)
   meterbook spend unallocated --period 2024-09
 """,
 )
@@ -177,7 +179,18 @@ Examples:
               help=f"Only this project ({'Unallocated'} for lines without one).")  # fmt: skip
 @click.option("--group", "groups", multiple=True, metavar="NAME", help="Only this workload group.")
 @click.option("--service", multiple=True, metavar="NAME", help="Only this service.")
-@click.option("--currency", multiple=True, metavar="CODE", help="Only this currency.")
+@click.option(
+    "--only-currency",
+    "only_currency",
+    multiple=True,
+    metavar="CODE",
+    help="Only costs billed in this currency.",
+)
+@click.option(
+    "--currency",
+    metavar="CODE",
+    help="Report in CODE: each day's costs at that day's exchange rate (meterbook fx).",
+)
 @click.option("--top", type=int, metavar="N", help="Only the N largest groups.")
 @format_option
 @click.pass_context
@@ -193,7 +206,8 @@ def spend(
     project: tuple[str, ...],
     groups: tuple[str, ...],
     service: tuple[str, ...],
-    currency: tuple[str, ...],
+    only_currency: tuple[str, ...],
+    currency: str | None,
     top: int | None,
     fmt: str,
 ) -> None:
@@ -208,9 +222,11 @@ def spend(
     window = requested_period(
         app.settings(), period=period, start=start, end=end, sprint=None
     ) or resolve_period(None, None, None)
-    filters = SpendFilters(provider, division, team, project, groups, service, currency)
+    codes = tuple(c.upper() for c in only_currency)
+    filters = SpendFilters(provider, division, team, project, groups, service, codes)
+    target = parse_currency(currency, "--currency") if currency else None
     with app.store().engine.connect() as conn:
-        report = spend_summary(conn, window, by, filters, top)
+        report = spend_summary(conn, window, by, filters, top, target)
     if fmt == "json":
         print_json(_report_json(report))
     elif fmt == "csv":
@@ -255,7 +271,10 @@ def _spend_table(report: SpendReport) -> None:
         print_table([*by, *heads], [(*r.group, *values(r)) for r in report.rows], title=title,
                     footer=footer, numeric_from=len(by))  # fmt: skip
     if len(report.currencies) > 1:
-        click.echo("several currencies: add --by currency or --currency CODE to keep them apart")
+        click.echo(
+            "several currencies: add --by currency, --only-currency CODE, or --currency CODE "
+            "to convert"
+        )
     if not report.rows:
         click.echo("no spend in this period (see `meterbook imports` for what was loaded)")
 

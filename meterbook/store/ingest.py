@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from meterbook.accounting import INPUTS, MEASURES, contributions, group_sum, wait_hours
 from meterbook.pipeline import Batch
+from meterbook.store.charging import RECORD_FIELDS, Charger
 from meterbook.store.dialect import (
     analyze,
     bulk_insert,
@@ -148,6 +149,8 @@ class LedgerWriter:
         self._pending: list[pa.Table] = []
         self._planned: int | None = None  # rows the database's planner believes the table has
         self._added = 0  # rows inserted since
+        self._charger: Charger | None = None
+        self._rating_checked = False
 
     def _keep_statistics(self, conn: Connection) -> None:
         """Refresh the planner's statistics of the natural key each time this import has
@@ -167,6 +170,8 @@ class LedgerWriter:
     def flush(self, conn: Connection) -> None:
         """Apply the rollup deltas of the batches written since the last flush (call it just
         before committing: records and rollups commit together)."""
+        if self._charger is not None:
+            self._charger.flush(conn)
         if not self._pending:
             return
         pending, self._pending = self._pending, []
@@ -239,6 +244,7 @@ class LedgerWriter:
             )
             counts.inserted += len(keys)
             self._pending.append(deltas)
+            self._charge(conn, t, None)
             return counts
         hashes = t["row_hash"].to_pylist()
         changed: list[tuple[int, Any]] = []
@@ -260,10 +266,31 @@ class LedgerWriter:
             old_rows = shape_table([old for _, old in changed])
             parts.append(contributions(old_rows, ID_DIMS, self.zone, sign=-1))
             self._update(conn, moved, [old.id for _, old in changed])
+        self._charge(conn, new, moved, [old for _, old in changed])
         counts.inserted += len(inserted)
         counts.updated += len(changed)
         self._pending.append(group_sum(pa.concat_tables(parts), ID_DIMS))
         return counts
+
+    def _charge(
+        self,
+        conn: Connection,
+        new: pa.Table,
+        moved: pa.Table | None,
+        old: Sequence[Any] = (),
+    ) -> None:
+        """Rate new records, and changed ones after removing their old charges (nothing to
+        do, beyond one query per import, when no rate card exists)."""
+        if not self._rating_checked:
+            self._rating_checked = True
+            self._charger = Charger.load(conn, self.zone)
+        if self._charger is None:
+            return
+        if old:
+            self._charger.remove(conn, [dict(o._mapping) for o in old])
+        for part in (new, moved):
+            if part is not None and part.num_rows:
+                self._charger.add(conn, _rating_input(part))
 
     def _insert_new(
         self, conn: Connection, t: pa.Table, keys: list[tuple[int, str]]
@@ -327,6 +354,15 @@ class LedgerWriter:
             ):
                 found[(source_id, row.record_key)] = row
         return found
+
+
+def _rating_input(t: pa.Table) -> list[dict[str, Any]]:
+    """Records as rating reads them (stored names), without those with a provider cost."""
+    if t["cost"].null_count < t.num_rows:
+        t = t.filter(pc.is_null(t["cost"]))
+    names = {n: RECORD_COLUMNS[n] for n in RECORD_FIELDS}
+    rows: list[dict[str, Any]] = pa.table({n: t[s] for n, s in names.items()}).to_pylist()
+    return rows
 
 
 def _storage(t: pa.Table) -> pa.Table:

@@ -248,5 +248,7 @@ from meterbook.store import (  # noqa: E402, F401
     schema_billing,
     schema_io,
     schema_metrics,
+    schema_ops,
+    schema_rating,
     schema_web,
 )

@@ -193,3 +193,30 @@ allocations = Table(
     Column("comment", Text),
     Column("created_at", DateTime, nullable=False),
 )
+
+# Alerts raised by the rules of meterbook.toml (meterbook.alerts): one row per rule and
+# condition, whose ``fingerprint`` (a digest of what the condition is about: team and month
+# and threshold, user and day...) makes raising it again a no-op.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rule", Ident(NAME), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("period", String(32), nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("value", Money(), nullable=False),
+    Column("threshold", Money()),
+    Column("expected", Money()),
+    Column("unit", String(16)),
+    Column("message", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("acknowledged_at", DateTime),
+    Column("acknowledged_by", String(120)),
+    Column("notified_at", DateTime),
+    Column("notify_error", Text),
+    UniqueConstraint("rule", "fingerprint", name="uq_alerts_rule_fingerprint"),
+)

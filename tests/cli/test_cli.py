@@ -286,6 +286,20 @@ def test_demo(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tax = sum((accounts_taxed[a] for a in unclaimed), Decimal(0)) * rate
     assert cents(teams[("Unallocated", "Unallocated")][3], sum(unclaimed.values()) + tax)
     assert "meterbook spend unallocated --period" in out
+    # The forecast: October (the files' last month) is all actuals, the billed cost of each
+    # provider with its tax; November is forecast, inside its intervals.
+    forecasts = table(out, "Spend forecast by provider")
+    assert sorted({r[0] for r in forecasts}) == sorted({p for _, p in billed})
+    for provider, method, month, actual, point, lo80, hi80, lo95, hi95 in forecasts:
+        assert method in ("dubweb", "ets", "naive")
+        key = (month, provider)
+        if month == demo.SPEND_MONTH:
+            tax = taxed[key] * rate if provider == demo.TAX_PROVIDER else Decimal(0)
+            assert cents(actual, billed[key] + tax) and actual == point == lo95 == hi95
+        else:
+            assert month == "2026-11" and amount(actual) == 0
+            assert amount(lo95) <= amount(lo80) <= amount(hi80) <= amount(hi95)
+            assert amount(lo95) <= amount(point) <= amount(hi95)
 
     # The monthly reports of October 2026, where the demo says, with the ledger's totals.
     reports = workdir / "demo" / "reports"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -139,16 +140,28 @@ def spend_summary(
     by: Sequence[str] = (),
     filters: SpendFilters | None = None,
     top: int | None = None,
+    currency: str | None = None,
 ) -> SpendReport:
-    """Costs over ``period`` grouped by ``by`` (largest billed cost first, time in order)."""
+    """Costs over ``period`` grouped by ``by`` (largest billed cost first, time in order).
+
+    With ``currency``, each day's costs convert at that day's rate (:mod:`meterbook.fx`)
+    before they are summed."""
     filters = filters or SpendFilters()
     keys = [_dimension(conn, n).label(f"k{i}") for i, n in enumerate(by)]
     measures = [func.sum(d[c]).label(c) for c in COSTS] + [func.sum(d.lines).label("lines")]
-    stmt = select(*keys, *measures).select_from(_joined()).where(and_(*_where(period, filters)))
-    if keys:
-        stmt = stmt.group_by(*keys)
+    extra = [d.day.label("day_"), d.currency.label("currency_")] if currency else []
+    stmt = (
+        select(*keys, *extra, *measures)
+        .select_from(_joined())
+        .where(and_(*_where(period, filters)))
+    )
+    if keys or extra:
+        stmt = stmt.group_by(*keys, *extra)
     floats = backend(conn) == "sqlite"
-    rows = [_row(r, len(keys), floats) for r in conn.execute(stmt)]
+    if currency:
+        rows = _converted(conn, stmt, len(keys), floats, currency)
+    else:
+        rows = [_row(r, len(keys), floats) for r in conn.execute(stmt)]
     time_keys = [i for i, n in enumerate(by) if n in ("day", "month")]
     if time_keys:
         rows.sort(key=lambda r: tuple(r.group[i] for i in time_keys))
@@ -163,7 +176,7 @@ def spend_summary(
         sum((r.list_cost for r in rows), Decimal(0)),
         sum(r.lines for r in rows),
     )
-    currencies = sorted(
+    currencies = [currency] if currency else sorted(
         {c for (c,) in conn.execute(
             select(d.currency).select_from(_joined()).where(and_(*_where(period, filters)))
             .distinct()
@@ -172,6 +185,26 @@ def spend_summary(
     if len(by) == 0 and rows:
         total = rows[0]
     return SpendReport(period, tuple(by), rows, total, currencies)
+
+
+def _converted(
+    conn: Connection, stmt: Any, keys: int, floats: bool, currency: str
+) -> list[SpendRow]:
+    """Rows grouped by day and currency too, converted at each day's rate, then summed."""
+    from meterbook.store.queries.fx import converter
+
+    into = converter(conn, currency)
+    sums: dict[tuple[str, ...], list[Any]] = {}
+    for values in conn.execute(stmt):
+        day, code = values[keys], values[keys + 1]
+        row = _row((*values[:keys], *values[keys + 2 :]), keys, floats)
+        rate = into.rate(code, day if not isinstance(day, str) else date.fromisoformat(day))
+        found = sums.setdefault(row.group, [Decimal(0), Decimal(0), Decimal(0), 0])
+        found[0] += row.billed_cost * rate
+        found[1] += row.effective_cost * rate
+        found[2] += row.list_cost * rate
+        found[3] += row.lines
+    return [SpendRow(g, v[0], v[1], v[2], v[3]) for g, v in sums.items()]
 
 
 def _row(values: Any, keys: int, floats: bool) -> SpendRow:
