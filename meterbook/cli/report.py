@@ -46,7 +46,8 @@ def _echo(report_: Report, folder: Path) -> None:
 def _type_command(name: str, title: str, description: str) -> click.Command:
     @click.command(
         name=name,
-        help=f"{title}: {description}.",
+        help=f"Write the {title} ({name}). {description}.",
+        short_help=f"Write the {title}.",
         epilog=f"""\b
 Examples:
   meterbook report {name}                          the previous month, default formats
