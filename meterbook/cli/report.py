@@ -46,6 +46,7 @@ def _echo(report_: Report, folder: Path) -> None:
 def _type_command(name: str, title: str, description: str) -> click.Command:
     if title[:2] != title[:2].upper():  # "Spend report" -> "spend report"; "IO report" stays
         title = title[0].lower() + title[1:]
+
     @click.command(
         name=name,
         help=f"Write the {title} ({name}). {description}.",
