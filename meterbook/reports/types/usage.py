@@ -207,5 +207,6 @@ register(
         "Usage report",
         "CPU, GPU and memory hours and jobs per user, project, team, workload type, cluster",
         [summary, by_user, by_project, by_workload, records],
+        source_data=("usage",),
     )
 )
