@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from meterbook.budgets import over_under
 from meterbook.errors import ConfigError
-from meterbook.periods import day_start
+from meterbook.periods import Period, day_start
 from meterbook.reports.output import write_report
 from meterbook.reports.types import build_report
 from meterbook.settings import Settings
@@ -166,6 +167,16 @@ def test_every_total_in_every_format_equals_the_queries(
             assert (folder / f"{report.slug}-{chart.name}.png").read_bytes()[:4] == b"\x89PNG"
             assert "<svg" in (folder / f"{report.slug}-{chart.name}.svg").read_text()
         _check_documents(folder, report)
+        if kind == "usage":  # complete through the last day of each source's usage
+            with store.engine.connect() as conn:
+                everything = Period(date(2000, 1, 1), date(2100, 1, 1), "all")
+                days = usage_summary(conn, everything, ("source", "day")).rows
+            last: dict[str, str] = {}
+            for r in days:
+                last[r.group[0]] = max(last.get(r.group[0], ""), r.group[1])
+            meta = f.json_doc(folder, report.slug)["sources"]
+            assert {m["name"]: m["complete_through"] for m in meta} == last
+            assert {m["data"] for m in meta} == {"usage"}
         if kind == "io":  # typed cells: times are datetimes in XLSX, ISO strings in JSON
             row = f.xlsx_rows(folder, report.slug, "totals")[0]
             assert row["first"] == stats.first.replace(tzinfo=None)
