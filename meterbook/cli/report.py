@@ -44,9 +44,13 @@ def _echo(report_: Report, folder: Path) -> None:
 
 
 def _type_command(name: str, title: str, description: str) -> click.Command:
+    if title[:2] != title[:2].upper():  # "Spend report" -> "spend report"; "IO report" stays
+        title = title[0].lower() + title[1:]
+
     @click.command(
         name=name,
-        help=f"{title}: {description}.",
+        help=f"Write the {title} ({name}). {description}.",
+        short_help=f"Write the {title}.",
         epilog=f"""\b
 Examples:
   meterbook report {name}                          the previous month, default formats

@@ -88,6 +88,8 @@ class Freshness:
     kind: str
     name: str
     complete_through: date | None
+    #: What the day is of: usage, io, metrics or billing.
+    data: str = ""
 
 
 @dataclass
@@ -135,6 +137,7 @@ class Report:
                 {
                     "kind": s.kind,
                     "name": s.name,
+                    "data": s.data,
                     "complete_through": s.complete_through.isoformat()
                     if s.complete_through
                     else None,

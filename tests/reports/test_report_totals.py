@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from meterbook.budgets import over_under
 from meterbook.errors import ConfigError
-from meterbook.periods import day_start
+from meterbook.periods import Period, day_start
 from meterbook.reports.output import write_report
 from meterbook.reports.types import build_report
 from meterbook.settings import Settings
@@ -110,6 +111,24 @@ def _check_totals(folder: Path, slug: str, expected: Expected, tables: list[Any]
         assert grid[-1][grid[0].index(label)] == shown, where
 
 
+def _check_documents(folder: Path, report: Any) -> None:
+    """HTML self-contained with its charts; PDF charts as vector graphics; DOCX pictures."""
+    import docx
+    import pypdf
+
+    page = (folder / f"{report.slug}.html").read_text(encoding="utf-8")
+    assert "<script src" not in page and "<link" not in page and "vegaEmbed(" in page
+    for chart in report.charts:
+        assert chart.title in page
+    reader = pypdf.PdfReader(folder / f"{report.slug}.pdf")
+    assert sum(len(p.images) for p in reader.pages) == 0  # no raster: the charts are SVG
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    for chart in report.charts:
+        assert chart.title in text
+    document = docx.Document(str(folder / f"{report.slug}.docx"))
+    assert len(document.inline_shapes) == len(report.charts)
+
+
 def _write(store: Store, settings: Settings, kind: str, folder: Path,
            team: str | None = None, formats: str = FORMATS) -> tuple[Path, Any]:  # fmt: skip
     with store.engine.connect() as conn:
@@ -138,6 +157,8 @@ def test_every_total_in_every_format_equals_the_queries(
     assert figures["spend"][("by_team", "billed_cost")] > 0
     assert figures["spend"][("unallocated", "billed_cost")] > 0
     assert figures["io"][("users", "ops")] > 0
+    with store.engine.connect() as conn:
+        stats = io_queries.io_stats(conn, io_queries.IoScope(ledger.MONTH, settings.zone))
     for kind, want in figures.items():
         folder, report = _write(store, settings, kind, base)
         assert folder == base / kind / "2026-10"
@@ -145,6 +166,22 @@ def test_every_total_in_every_format_equals_the_queries(
         for chart in report.charts:
             assert (folder / f"{report.slug}-{chart.name}.png").read_bytes()[:4] == b"\x89PNG"
             assert "<svg" in (folder / f"{report.slug}-{chart.name}.svg").read_text()
+        _check_documents(folder, report)
+        if kind == "usage":  # complete through the last day of each source's usage
+            with store.engine.connect() as conn:
+                everything = Period(date(2000, 1, 1), date(2100, 1, 1), "all")
+                days = usage_summary(conn, everything, ("source", "day")).rows
+            last: dict[str, str] = {}
+            for r in days:
+                last[r.group[0]] = max(last.get(r.group[0], ""), r.group[1])
+            meta = f.json_doc(folder, report.slug)["sources"]
+            assert {m["name"]: m["complete_through"] for m in meta} == last
+            assert {m["data"] for m in meta} == {"usage"}
+        if kind == "io":  # typed cells: times are datetimes in XLSX, ISO strings in JSON
+            row = f.xlsx_rows(folder, report.slug, "totals")[0]
+            assert row["first"] == stats.first.replace(tzinfo=None)
+            assert row["last"] == stats.last.replace(tzinfo=None)
+            assert row["log blocks"] == stats.blocks
         listed = f.json_doc(folder, report.slug)["files"]
         assert sorted(listed) == sorted(p.name for p in folder.iterdir())
 

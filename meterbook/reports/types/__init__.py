@@ -53,7 +53,9 @@ class ReportType:
     title: str
     description: str
     sections: list[SectionFn]
-    #: Source kinds whose freshness the report states (empty: all).
+    #: The data whose freshness the report states (usage, io, metrics, billing; empty: all)
+    #: and of which source kinds (empty: any).
+    source_data: tuple[str, ...] = ()
     source_kinds: tuple[str, ...] = ()
     #: Whether ``--team`` can scope it (its data belong to projects of teams).
     team_scoped: bool = True
@@ -114,9 +116,10 @@ def build_report(
         scope={"team": team} if team else {},
     )
     report.sources = [
-        Freshness(f.kind, f.name, f.last_day)
+        Freshness(f.kind, f.name, f.last_day, f.data)
         for f in freshness(conn, settings.zone)
-        if not kind.source_kinds or f.kind in kind.source_kinds
+        if (not kind.source_data or f.data in kind.source_data)
+        and (not kind.source_kinds or f.kind in kind.source_kinds)
     ]
     report.statistics = {
         "query_seconds": round(time.perf_counter() - started, 3),

@@ -166,6 +166,7 @@ register(
         "IO report",
         "The NFS IO dashboard: totals, users, machines, time series, patterns, sizes",
         [totals, users_and_machines, patterns, sizes, heavy],
+        source_data=("io",),
         source_kinds=("iolog",),
         team_scoped=False,
     )

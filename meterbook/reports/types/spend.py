@@ -148,6 +148,7 @@ register(
         "Monthly and daily spend by provider, team, division, project, workload group; "
         "budgets; unallocated",
         [summary, organisation, budgets, unallocated_costs],
+        source_data=("billing",),
         source_kinds=("billing",),
     )
 )

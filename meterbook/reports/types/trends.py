@@ -102,6 +102,7 @@ register(
         "Resource trends report",
         "Workbench resource time series (CPU, memory, GPU) per series and combined",
         [statistics, combined],
+        source_data=("metrics",),
         source_kinds=("cml",),
         team_scoped=False,
     )

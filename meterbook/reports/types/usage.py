@@ -60,7 +60,7 @@ def summary(ctx: Context) -> Section:
         Headline("Jobs started", total.jobs_started, "int"),
     ]
     daily = _usage(ctx, "day")
-    points = [
+    hours = [
         {"day": r.group[0], "measure": m, "hours": getattr(r, f)}
         for r in daily.rows
         for m, f in (("CPU h", "cpu_hours"), ("GPU h", "gpu_hours"))
@@ -75,9 +75,11 @@ def summary(ctx: Context) -> Section:
         [_table(ctx, "by_day", "Usage by day", "day", "day")],
         [
             charts.line(
-                "daily_hours", "CPU and GPU hours by day", points,
-                x="day", y="hours", y_title="hours", series="measure",
+                f"daily_{key}", f"{label} by day", [p for p in hours if p["measure"] == m],
+                x="day", y="hours", y_title=label,
             )
+            for key, label, m in (("cpu_hours", "CPU hours", "CPU h"),
+                                  ("gpu_hours", "GPU hours", "GPU h"))
         ],
     )  # fmt: skip
     return section
@@ -205,5 +207,6 @@ register(
         "Usage report",
         "CPU, GPU and memory hours and jobs per user, project, team, workload type, cluster",
         [summary, by_user, by_project, by_workload, records],
+        source_data=("usage",),
     )
 )

@@ -187,7 +187,7 @@ register(
         "Per environment, servers and databases: CPU and memory range, average, incidents, "
         "recommendations, charts",
         [overall, incidents, recommendations, instances, trend_charts],
-        source_kinds=("alibaba-cms",),
+        source_data=("metrics",),
         team_scoped=False,
     )
 )

@@ -22,6 +22,8 @@ from meterbook.store.schema_metrics import metric_hourly, metrics
 class SourceFreshness:
     kind: str
     name: str
+    #: What the day is of: ``usage``, ``io``, ``metrics`` or ``billing``.
+    data: str
     last_day: date | None
 
 
@@ -56,12 +58,14 @@ def freshness(conn: Connection, zone: tzinfo) -> list[SourceFreshness]:
         .join(sources, s.id == metrics.c.source_id)
         .group_by(s.kind, s.name)
     )
-    for stmt in (usage, io, metric):
-        found += [SourceFreshness(k, n, _day(v, zone)) for k, n, v in conn.execute(stmt)]
+    for data, stmt in (("usage", usage), ("io", io), ("metrics", metric)):
+        found += [SourceFreshness(k, n, data, _day(v, zone)) for k, n, v in conn.execute(stmt)]
     billing = (
         select(providers.c.name, func.max(cost_daily.c.day))
         .join(cost_daily, cost_daily.c.provider_id == providers.c.id)
         .group_by(providers.c.name)
     )
-    found += [SourceFreshness("billing", n, _day(v, zone)) for n, v in conn.execute(billing)]
-    return sorted(found, key=lambda f: (f.kind, f.name))
+    found += [
+        SourceFreshness("billing", n, "billing", _day(v, zone)) for n, v in conn.execute(billing)
+    ]
+    return sorted(found, key=lambda f: (f.data, f.kind, f.name))
