@@ -60,6 +60,7 @@ FILE_KEYS: dict[tuple[str, str], str] = {
     ("web", "trusted_proxies"): "web_trusted_proxies",
     ("reports", "directory"): "reports_directory",
     ("reports", "browser"): "reports_browser",
+    ("reports", "link"): "reports_link",
 }
 SECRET_FIELDS = ("database_password", "smtp_password")
 ENV_FIELDS = (*FILE_KEYS.values(), *SECRET_FIELDS)
@@ -77,6 +78,8 @@ class NamedReport(BaseModel):
     team: str | None = None
     directory: Path | None = None
     title: str | None = None
+    #: Recipients ([recipients.NAME]) of `meterbook report run NAME --send`.
+    send_to: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseModel):
@@ -99,6 +102,8 @@ class Settings(BaseModel):
     sources: dict[str, CmlSource | AlibabaSource] = Field(default_factory=dict)
     reports_directory: Path = Path("reports")
     reports_browser: str | None = None
+    #: The dashboard's address, for links to report files in messages (e.g. https://mb.example.org).
+    reports_link: str | None = None
     reports: dict[str, NamedReport] = Field(default_factory=dict)
     #: ``[alerts.NAME]`` rules; empty: the built-in rules (meterbook.alert_rules).
     alert_rules: dict[str, AlertRule] = Field(default_factory=dict)

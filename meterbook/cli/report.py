@@ -7,10 +7,11 @@ from typing import Any
 
 import click
 
-from meterbook.cli.context import AppContext, pass_app
+from meterbook.cli.context import AppContext, pass_app, stacked
 from meterbook.cli.output import format_option, print_csv, print_json, print_table
-from meterbook.errors import ConfigError
-from meterbook.reports import DEFAULT_FORMATS, period_of, produce, produce_named
+from meterbook.errors import ConfigError, DeliveryError
+from meterbook.periods import Period
+from meterbook.reports import DEFAULT_FORMATS, period_of, produce, produce_named, publishing
 from meterbook.reports.model import Report
 from meterbook.reports.render import FORMATS
 from meterbook.reports.types import all_types
@@ -43,6 +44,45 @@ def _echo(report_: Report, folder: Path) -> None:
         click.echo(f"  {folder / name}")
 
 
+send_options = stacked(
+    click.option("--send", is_flag=True,
+                 help="Send the report to its recipients (--recipient, or send_to) after writing."),
+    click.option("--recipient", "recipients", multiple=True, metavar="NAME",
+                 help="A recipient of [recipients.NAME] (repeat); implies --send."),
+)  # fmt: skip
+
+
+def _publish(
+    app: AppContext,
+    kind: str,
+    window: Period,
+    formats: str | list[str],
+    recipients: list[str],
+    team: str | None,
+    out: Path | None,
+) -> None:
+    """Write and send; one line per delivery; exits 8 when any could not be delivered."""
+    if not recipients:
+        raise ConfigError("--send: name the recipients with --recipient NAME (or send_to)")
+    written, sent = publishing.publish(app.store(), app.settings(), kind, window, formats,
+                                       recipients, team=team, base=out)  # fmt: skip
+    for made, folder in written:
+        _echo(made, folder)
+    for item in sent:
+        r = item.result
+        scope = f" (team {item.team})" if item.team else ""
+        if r.ok:
+            click.echo(f"sent to {item.recipient}{scope} by {r.channel} "
+                       f"({r.attempts} attempt{'s' if r.attempts > 1 else ''})")  # fmt: skip
+        else:
+            click.echo(f"NOT sent to {item.recipient}{scope}: {r.error}", err=True)
+    failed = [s.recipient for s in sent if not s.result.ok]
+    if failed:
+        raise DeliveryError(
+            f"report written but not delivered to {', '.join(failed)} (see `meterbook deliveries`)"
+        )
+
+
 def _type_command(name: str, title: str, description: str) -> click.Command:
     if title[:2] != title[:2].upper():  # "Spend report" -> "spend report"; "IO report" stays
         title = title[0].lower() + title[1:]
@@ -57,6 +97,7 @@ Examples:
   meterbook report {name} --period 2026-10 --format pdf,html
   meterbook report {name} --period 2026-10 --days 15 --out reports
   meterbook report {name} --from 2026-10-01 --to 2026-10-14 --format xlsx,csv
+  meterbook report {name} --period 2026-10 --format pdf --send --recipient finance
 """,
     )
     @click.option("--period", metavar="P", help=PERIOD_HELP)
@@ -78,6 +119,7 @@ Examples:
         metavar="DIR",
         help="Base directory (default: [reports] directory, else ./reports).",
     )
+    @send_options
     @pass_app
     def command(
         app: AppContext,
@@ -88,9 +130,14 @@ Examples:
         formats: str,
         team: str | None,
         out: Path | None,
+        send: bool,
+        recipients: tuple[str, ...],
     ) -> None:
         settings = app.settings()
         window = period_of(settings, period, days=days, start=start, end=end)
+        if send or recipients:
+            _publish(app, name, window, formats, list(recipients), team, out)
+            return
         made, folder = produce(app.store(), settings, name, window, formats, team=team, base=out)
         _echo(made, folder)
 
@@ -103,6 +150,7 @@ Examples:
 Examples:
   meterbook report run monthly-usage
   meterbook report run team-spend --out /srv/reports
+  meterbook report run monthly-usage --send        to its send_to recipients
 
 \b
 A named report in meterbook.toml:
@@ -119,14 +167,23 @@ A named report in meterbook.toml:
     metavar="DIR",
     help="Base directory (default: the report's directory, else [reports] directory).",
 )
+@send_options
 @pass_app
-def run(app: AppContext, name: str, out: Path | None) -> None:
-    """Write the named report [reports.NAME] of the configuration."""
+def run(
+    app: AppContext, name: str, out: Path | None, send: bool, recipients: tuple[str, ...]
+) -> None:
+    """Write the named report [reports.NAME] of the configuration (and, with --send, send it
+    to its send_to recipients)."""
     settings = app.settings()
     config = settings.reports.get(name)
     if config is None:
         known = ", ".join(sorted(settings.reports)) or "none is configured"
         raise ConfigError(f"unknown report {name!r} ({known}); see `meterbook report list`")
+    if send or recipients:
+        window = period_of(settings, config.period, days=config.days)
+        _publish(app, config.type, window, config.formats, list(recipients) or config.send_to,
+                 config.team, out or config.directory)  # fmt: skip
+        return
     made, folder = produce_named(app.store(), settings, config, base=out)
     _echo(made, folder)
 

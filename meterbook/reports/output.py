@@ -1,4 +1,5 @@
-"""Writing a report's files: ``<base>/<type>/<period>/``, replaced atomically.
+"""Writing a report's files: ``<base>/<type>/<period>/`` (a team's report:
+``<base>/teams/<team>/<type>/<period>/``), replaced atomically.
 
 The files are written into a temporary folder beside the target; then the previous report of
 the same type and period (if any) moves to ``<base>/archive/<type>/<period>/<timestamp>/`` and
@@ -20,8 +21,18 @@ from meterbook.reports.render import parse_formats, writer
 ARCHIVE = "archive"
 
 
+TEAMS = "teams"
+
+
+def scoped_base(base: Path, report: Report) -> Path:
+    """``base``, or ``base/teams/<team>`` for a report scoped to one team (so that a team's
+    report never replaces the whole organisation's of the same type and period)."""
+    team = report.scope.get("team")
+    return base / TEAMS / team if team else base
+
+
 def report_folder(base: Path, report: Report) -> Path:
-    return base / report.type / report.period.label
+    return scoped_base(base, report) / report.type / report.period.label
 
 
 def write_report(
@@ -47,7 +58,9 @@ def write_report(
                 report.files.extend(written)
         if target.exists():
             stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-            archived = base / ARCHIVE / report.type / report.period.label / stamp
+            archived = (
+                scoped_base(base / ARCHIVE, report) / report.type / report.period.label / stamp
+            )
             archived.parent.mkdir(parents=True, exist_ok=True)
             if archived.exists():
                 shutil.rmtree(archived)

@@ -107,3 +107,44 @@ def test_errors_are_one_line(workdir: Path, capsys: pytest.CaptureFixture[str]) 
     ):
         code, _, err = run(capsys, "report", "usage", *args)
         assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_named_report_sent_to_its_recipients(
+    workdir: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.delivery.servers import hook_server
+
+    _ledger(capsys)
+    config = workdir / "meterbook.toml"
+    config.write_text(
+        config.read_text()
+        + """
+[delivery]
+base_delay = 0.01
+
+[recipients.ops]
+kind = "webhook"
+url_env = "MB_TEST_OPS_HOOK"
+
+[reports.march]
+type = "usage"
+period = "2024-03"
+formats = "json"
+send_to = ["ops"]
+"""
+    )
+    code, _, err = run(capsys, "report", "usage", "--period", "2024-03", "--send")
+    assert code != 0 and "name the recipients with --recipient" in err
+    code, _, err = run(capsys, "report", "usage", "--period", "2024-03", "--recipient", "nope")
+    assert code != 0 and "no recipient 'nope'" in err
+    with hook_server() as hook:
+        monkeypatch.setenv("MB_TEST_OPS_HOOK", hook.url("/ops"))
+        code, out, err = run(capsys, "report", "run", "march", "--send")
+        assert code == 0, err
+        assert "sent to ops by webhook (1 attempt)" in out
+        assert len(hook.requests) == 1 and "2024-03" in hook.requests[0][1]["subject"]
+        hook.statuses = [500] * 10
+        code, out, err = run(capsys, "report", "run", "march", "--send")
+    assert code == 8 and "not delivered to ops" in err
