@@ -55,7 +55,7 @@ def _settings(store: Store, tmp_path: Path, port: int, hook_url_env: str) -> Set
             "science": WebhookRecipient(
                 kind="webhook", name="science", url_env=hook_url_env, division="science"
             ),
-        },  # fmt: skip
+        },
         delivery=RetryConfig(attempts=2, base_delay=0.01),
         reports_directory=tmp_path / "reports",
     )
