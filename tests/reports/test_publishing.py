@@ -38,8 +38,15 @@ def _ledger(store: Store, tmp_path: Path) -> None:
 
 
 def _settings(store: Store, tmp_path: Path, port: int, hook_url_env: str) -> Settings:
-    smtp = SmtpConfig.model_validate({"host": "127.0.0.1", "port": port, "security": "none",
-                                      "from": "meterbook@example.org", "timeout": 10})  # fmt: skip
+    smtp = SmtpConfig.model_validate(
+        {
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "from": "meterbook@example.org",
+            "timeout": 10,
+        }
+    )
     return Settings(
         database_url=str(store.engine.url.render_as_string(hide_password=False)),
         smtp=smtp,
@@ -74,10 +81,14 @@ def test_each_recipient_gets_its_scope(
     with smtp_server(tmp_path, "none") as smtp, hook_server() as hook:
         monkeypatch.setenv("MB_TEST_HOOK", hook.url("/science"))
         settings = _settings(store, tmp_path, smtp.port, "MB_TEST_HOOK")
-        written, sent = publishing.publish(store, settings, "usage", OCTOBER, "html,xlsx,json",
-                                           ["finance", "ml-lead", "science"])  # fmt: skip
+        written, sent = publishing.publish(
+            store, settings, "usage", OCTOBER, "html,xlsx,json", ["finance", "ml-lead", "science"]
+        )
     assert [(s.recipient, s.team, s.result.status) for s in sent] == [
-        ("finance", None, "sent"), ("ml-lead", "ml", "sent"), ("science", "ml", "sent")]  # fmt: skip
+        ("finance", None, "sent"),
+        ("ml-lead", "ml", "sent"),
+        ("science", "ml", "sent"),
+    ]
     folders = sorted(str(f.relative_to(tmp_path / "reports")) for _, f in written)
     assert folders == ["teams/ml/usage/2026-10", "usage/2026-10"]
     everything = sum(j.cpu_hours for j in JOBS)
@@ -114,8 +125,7 @@ def test_a_failed_delivery_is_recorded_and_the_report_kept(
         hook.statuses = [500, 500]
         monkeypatch.setenv("MB_TEST_HOOK", hook.url("/down"))
         settings = _settings(store, tmp_path, 1, "MB_TEST_HOOK")
-        written, sent = publishing.publish(store, settings, "usage", OCTOBER, "json",
-                                           ["science"])  # fmt: skip
+        written, sent = publishing.publish(store, settings, "usage", OCTOBER, "json", ["science"])
     assert [(s.result.status, s.result.attempts) for s in sent] == [("failed", 2)]
     assert (written[0][1] / "usage-2026-10.json").is_file()
     with store.engine.connect() as conn:
