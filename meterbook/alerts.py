@@ -545,6 +545,74 @@ def acknowledge(conn: Connection, ids: Sequence[int], by: str) -> list[Alert]:
 # Evaluating ---------------------------------------------------------------------------------
 
 
+def message_of(alert: Alert) -> Any:
+    """The :class:`meterbook.delivery.Message` telling of one alert."""
+    from meterbook.delivery import Message
+
+    headline = [("Severity", alert.severity), ("Rule", alert.rule), ("Period", alert.period),
+                ("Value", f"{alert.value.normalize():f} {alert.unit or ''}".strip())]  # fmt: skip
+    if alert.threshold is not None:
+        headline.append(("Threshold", f"{alert.threshold.normalize():f}"))
+    if alert.expected is not None:
+        headline.append(("Expected", f"{alert.expected.normalize():f}"))
+    return Message(
+        subject=f"[{alert.severity}] {alert.subject}: {alert.kind} alert ({alert.period})",
+        headline=headline,
+        text=alert.message,
+        context={"period": alert.period, "severity": alert.severity, "rule": alert.rule},
+    )
+
+
+def _in_scope(conn: Connection, alert: Alert, team: str) -> bool:
+    """Whether an alert is about ``team``: the team itself, or a user or project of it."""
+    from meterbook.store.schema import projects, teams, users
+
+    kind, _, key = alert.subject.partition(" ")
+    if kind == "team":
+        return key == team
+    table = {"user": users, "project": projects, "account": projects}.get(kind)
+    if table is None:
+        return False
+    row = conn.execute(
+        select(teams.c.name).join(table, table.c.team_id == teams.c.id).where(table.c.name == key)
+    ).first()
+    return row is not None and row.name == team
+
+
+def delivery_notifier(engine: Engine, settings: Any) -> Notifier:
+    """Tell a rule's recipients through :mod:`meterbook.delivery`. A recipient bound to a
+    team is told only of alerts about that team (its users and projects); one bound to a
+    division, of its teams'. Raises when any delivery failed (the error is kept on the
+    alert)."""
+    from meterbook.delivery import deliver
+    from meterbook.delivery.send import resolve
+    from meterbook.errors import DeliveryError
+    from meterbook.store.schema import divisions, teams
+
+    def notify(alert: Alert, recipients: Sequence[str]) -> None:
+        failed = []
+        for name in recipients:
+            recipient = resolve(settings, name)
+            scope = recipient.scope
+            if scope is not None:
+                with engine.connect() as conn:
+                    wanted = [scope.name]
+                    if scope.kind == "division":
+                        wanted = [r.name for r in conn.execute(
+                            select(teams.c.name).join(divisions,
+                                                      divisions.c.id == teams.c.division_id)
+                            .where(divisions.c.name == scope.name))]  # fmt: skip
+                    if not any(_in_scope(conn, alert, t) for t in wanted):
+                        continue
+            result = deliver(engine, settings, recipient, message_of(alert))
+            if not result.ok:
+                failed.append(f"{name}: {result.error}")
+        if failed:
+            raise DeliveryError("; ".join(failed))
+
+    return notify
+
+
 def log_notifier(alert: Alert, recipients: Sequence[str]) -> None:
     """The fallback channel: the log (WARNING), when a rule names no recipient."""
     log.warning("alert %d [%s] %s: %s", alert.id, alert.severity, alert.rule, alert.message)

@@ -39,8 +39,12 @@ def _ctx(store: Store, day: date) -> alerts.Context:
 
 # Budgets ------------------------------------------------------------------------------------
 
-SPEND = [("p-1", "100", "2024-09-01"), ("p-1", "300", "2024-09-03"),
-         ("p-1", "500", "2024-09-10"), ("p-2", "80", "2024-09-02")]  # fmt: skip
+SPEND = [
+    ("p-1", "100", "2024-09-01"),
+    ("p-1", "300", "2024-09-03"),
+    ("p-1", "500", "2024-09-10"),
+    ("p-2", "80", "2024-09-02"),
+]
 
 
 def _spend(store: Store, tmp_path: Path) -> None:
@@ -49,8 +53,21 @@ def _spend(store: Store, tmp_path: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(FOCUS_COLUMNS)
         for project, cost, day in SPEND:
-            writer.writerow(["Acme", project, project, "Compute", "Usage", cost, cost, "USD",
-                             f"{day} 00:00:00", f"{day} 01:00:00", "vm hours"])  # fmt: skip
+            writer.writerow(
+                [
+                    "Acme",
+                    project,
+                    project,
+                    "Compute",
+                    "Usage",
+                    cost,
+                    cost,
+                    "USD",
+                    f"{day} 00:00:00",
+                    f"{day} 01:00:00",
+                    "vm hours",
+                ]
+            )
     import_billing(store, BillingReader("focus"), [str(path)])
     with store.engine.begin() as conn:
         org.add(conn, "teams", "ml")
@@ -121,9 +138,15 @@ def test_allocation_running_out_and_used_up(store: Store, tmp_path: Path) -> Non
     with store.engine.begin() as conn:
         for name, amount in (("soon", "500"), ("gone", "300"), ("plenty", "100000")):
             allocations.add_allocation(
-                conn, name, scope_kind="account", scope="astro", quantity="cpu_hours",
-                amount=amount, start="2024-03-01", end="2024-03-31",
-            )  # fmt: skip
+                conn,
+                name,
+                scope_kind="account",
+                scope="astro",
+                quantity="cpu_hours",
+                amount=amount,
+                start="2024-03-01",
+                end="2024-03-31",
+            )
     rule = AllocationRule(type="allocation", name="alloc", within_days=7)
     result = alerts.evaluate(store.engine, {"alloc": rule}, _ctx(store, as_of))
     found = {a.subject: a for a in result.new}
@@ -174,8 +197,14 @@ def _io_block(epoch: int, sections: list[tuple[str, str, str, int]]) -> str:
 
 def test_io_operations_per_hour_above_the_threshold(store: Store, tmp_path: Path) -> None:
     first = int(datetime(2025, 3, 7, 10, tzinfo=UTC).timestamp())
-    text = _io_block(first, [("rd", "gpu01", "bob", 200_000), ("wr", "gpu01", "bob", 60_000),
-                             ("rd", "gpu02", "eve", 1_000)])  # fmt: skip
+    text = _io_block(
+        first,
+        [
+            ("rd", "gpu01", "bob", 200_000),
+            ("wr", "gpu01", "bob", 60_000),
+            ("rd", "gpu02", "eve", 1_000),
+        ],
+    )
     text += _io_block(first + 3600, [("rd", "gpu01", "bob", 1_100_000)])
     text += _io_block(first + 7200, [("rd", "gpu01", "bob", 10)])
     path = tmp_path / "nfs.log"
@@ -211,8 +240,9 @@ def test_notifications_follow_the_commit_and_failures_are_kept(
             raise ConnectionError("relay refused")
 
     rule = UsageRule(type="usage", name="gpu", notify=("ops",))
-    result = alerts.evaluate(store.engine, {"gpu": rule}, _ctx(store, date(2024, 3, 5)),
-                             notifier=notifier)  # fmt: skip
+    result = alerts.evaluate(
+        store.engine, {"gpu": rule}, _ctx(store, date(2024, 3, 5)), notifier=notifier
+    )
     assert len(told) == 3 and all(r == ("ops",) for _, r in told)
     assert (result.notified, result.notify_failed) == (2, 1)
     with store.engine.connect() as conn:
@@ -226,8 +256,9 @@ def test_notifications_follow_the_commit_and_failures_are_kept(
 
 def test_list_filters_and_acknowledge(store: Store, tmp_path: Path) -> None:
     import_slurm(store, write_slurm(tmp_path / "jobs.log", JOBS))
-    alerts.evaluate(store.engine, {"gpu": UsageRule(type="usage", name="gpu")},
-                    _ctx(store, date(2024, 3, 5)))  # fmt: skip
+    alerts.evaluate(
+        store.engine, {"gpu": UsageRule(type="usage", name="gpu")}, _ctx(store, date(2024, 3, 5))
+    )
     with store.engine.begin() as conn:
         listed = alerts.list_alerts(conn)
         assert [a.id for a in listed] == sorted((a.id for a in listed), reverse=True)
@@ -294,8 +325,21 @@ def _daily_spend(store: Store, tmp_path: Path, spike: str | None = None) -> None
         day = date(2024, 8, 1)
         while day <= date(2024, 9, 5):
             cost = "1000" if spike == day.isoformat() else "100"
-            writer.writerow(["Acme", "p-1", "p-1", "Compute", "Usage", cost, cost, "USD",
-                             f"{day} 00:00:00", f"{day} 01:00:00", "vm hours"])  # fmt: skip
+            writer.writerow(
+                [
+                    "Acme",
+                    "p-1",
+                    "p-1",
+                    "Compute",
+                    "Usage",
+                    cost,
+                    cost,
+                    "USD",
+                    f"{day} 00:00:00",
+                    f"{day} 01:00:00",
+                    "vm hours",
+                ]
+            )
             day = date.fromordinal(day.toordinal() + 1)
     import_billing(store, BillingReader("focus"), [str(path)])
     with store.engine.begin() as conn:
@@ -317,8 +361,14 @@ def test_budget_forecast_from_the_forecasts(store: Store, tmp_path: Path) -> Non
 
 def test_anomaly_rule_stores_the_detector_findings(store: Store, tmp_path: Path) -> None:
     _daily_spend(store, tmp_path, spike="2024-09-05")
-    rule = AnomalyRule(type="anomaly", name="a", kinds=("spend",), by=("team",),
-                       lookback_days=3, min_severity="medium")  # fmt: skip
+    rule = AnomalyRule(
+        type="anomaly",
+        name="a",
+        kinds=("spend",),
+        by=("team",),
+        lookback_days=3,
+        min_severity="medium",
+    )
     result = alerts.evaluate(store.engine, {"a": rule}, _ctx(store, date(2024, 9, 5)))
     assert result.failed == {}
     assert [(a.subject, a.period, a.value, a.expected) for a in result.new] == [
@@ -327,3 +377,57 @@ def test_anomaly_rule_stores_the_detector_findings(store: Store, tmp_path: Path)
     assert result.new[0].severity == "high"
     again = alerts.evaluate(store.engine, {"a": rule}, _ctx(store, date(2024, 9, 6)))
     assert again.new == [] and again.known == 1
+
+
+def test_alerts_reach_their_recipients_within_scope(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import update
+
+    from meterbook.delivery.config import RetryConfig, WebhookRecipient
+    from meterbook.settings import Settings
+    from meterbook.store.schema import users
+    from tests.delivery.servers import hook_server
+    from tests.web.conftest import JOBS as WEB_JOBS
+    from tests.web.conftest import write_jobs
+
+    import_slurm(store, write_jobs(tmp_path / "jobs.log", WEB_JOBS))
+    with store.engine.begin() as conn:
+        org.add(conn, "teams", "ml")
+        org.add(conn, "teams", "web")
+        ids = {e.name: e.id for e in org.list_entries(conn, "teams")}
+        conn.execute(
+            update(users).where(users.c.name.in_(["alice", "bob"])).values(team_id=ids["ml"])
+        )
+        conn.execute(update(users).where(users.c.name == "carol").values(team_id=ids["web"]))
+    with hook_server() as hook:
+        monkeypatch.setenv("MB_TEST_HOOK_OPS", hook.url("/ops"))
+        monkeypatch.setenv("MB_TEST_HOOK_WEB", hook.url("/web"))
+        monkeypatch.setenv("MB_TEST_HOOK_ML", hook.url("/ml"))
+        settings = Settings(
+            database_url=str(store.engine.url.render_as_string(hide_password=False)),
+            recipients={
+                name: WebhookRecipient(kind="webhook", name=name, url_env=env, team=team)
+                for name, env, team in (
+                    ("ops", "MB_TEST_HOOK_OPS", None),
+                    ("web-lead", "MB_TEST_HOOK_WEB", "web"),
+                    ("ml-lead", "MB_TEST_HOOK_ML", "ml"),
+                )
+            },
+            delivery=RetryConfig(attempts=1, base_delay=0),
+        )
+        rule = UsageRule(
+            type="usage", name="gpu", threshold=Decimal(1), notify=("ops", "web-lead", "ml-lead")
+        )
+        result = alerts.evaluate(
+            store.engine,
+            {"gpu": rule},
+            _ctx(store, date(2026, 10, 7)),
+            notifier=alerts.delivery_notifier(store.engine, settings),
+        )
+    # GPU hours a day from the jobs: alice 2 on 10-01, bob 3 on 10-05 (both of team ml).
+    assert sorted(a.subject for a in result.new) == ["user alice", "user bob"]
+    paths = sorted(path for path, _ in hook.requests)
+    assert paths == ["/ml", "/ml", "/ops", "/ops"]
+    assert result.notified == 2 and result.notify_failed == 0
+    assert any("user alice" in body["subject"] for _, body in hook.requests)

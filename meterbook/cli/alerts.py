@@ -149,7 +149,9 @@ def evaluate_command(
         rules = {n: r for n, r in rules.items() if n in only}
     day = parse_date(as_of, "--as-of") if as_of else _today(settings)
     context = lib.Context(day, settings.zone, settings.io_heavy_threshold)
-    result = lib.evaluate(app.store().engine, rules, context, dry_run=dry_run)
+    engine = app.store().engine
+    notifier = lib.delivery_notifier(engine, settings)
+    result = lib.evaluate(engine, rules, context, dry_run=dry_run, notifier=notifier)
     if fmt == "json":
         print_json({
             "as_of": day.isoformat(),
