@@ -13,6 +13,7 @@ import click
 from sqlalchemy import Connection
 
 from meterbook import org
+from meterbook.cli import demo_extras as extras
 from meterbook.cli.context import AppContext
 from meterbook.cli.forecast import print_forecast_table
 from meterbook.cli.output import print_table
@@ -131,8 +132,16 @@ Examples:
     show_default=True,
     help="Jobs in the generated Slurm sample.",
 )
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="End by serving the dashboard on the demo ledger (until Ctrl-C).",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="Port of the dashboard.")  # fmt: skip
 @click.pass_obj
-def demo(app: AppContext, folder: Path, jobs: int) -> None:
+def demo(app: AppContext, folder: Path, jobs: int, serve: bool, port: int) -> None:
     """Generate realistic Slurm accounting, NFS IO logs and cloud billing files (FOCUS),
     import them into SQLite, collect from a local ML workbench and CloudMonitor endpoint, and
     show what the ledger knows: usage, IO, utilisation and spend by provider, team and
@@ -178,6 +187,7 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         click.echo(f"imported IO logs: {io_result.summary()} ({io_result.seconds:.1f} s)")
         ml, cloud = _collect_from_local_servers(store, settings)
         spend = _spend(store, bills)
+        _finance(store)
         with store.engine.connect() as conn:
             report = usage_summary(conn, DEMO_PERIOD, ("month",))
             accounts = usage_summary(
@@ -225,6 +235,11 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         numeric_to=4,
     )  # fmt: skip
     _spend_tables(spend)
+    store = open_store(settings)
+    try:
+        extras.evaluate_alerts(store, settings)
+    finally:
+        store.engine.dispose()
     _reports(folder, settings)
     click.echo(
         f"\nNext (with Meterbook on your PATH, e.g. after `. .venv/bin/activate`):\n"
@@ -241,6 +256,29 @@ def demo(app: AppContext, folder: Path, jobs: int) -> None:
         f"  cd {folder} && meterbook charges --period 2026-09 --by account\n"
         f"  cd {folder} && meterbook rates list"
     )
+    store = open_store(settings)
+    login = extras.web_accounts(store)
+    if not serve:
+        click.echo(f"dashboard: `cd {folder} && meterbook serve`, sign in as {login.login} / "
+                   f"{login.password}")  # fmt: skip
+        store.engine.dispose()
+        return
+    try:
+        extras.serve(store, settings, login, port)
+    finally:
+        store.engine.dispose()
+
+
+def _finance(store: Store) -> None:
+    """Teams of the cluster accounts, budgets and an allocation (what is not there yet)."""
+    accounts = extras.attribute_accounts(store)
+    added = extras.set_budgets(store)
+    allocation = extras.set_allocation(store)
+    if accounts or added or allocation:
+        click.echo(f"finance: {accounts} cluster accounts given teams, {added} budgets"
+                   + (f", allocation {extras.ALLOCATION}" if allocation else ""))  # fmt: skip
+    else:
+        click.echo("finance: account teams, budgets and the allocation already there, kept")
 
 
 def _reports(folder: Path, settings: Settings) -> None:

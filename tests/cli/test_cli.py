@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -15,7 +16,8 @@ from pathlib import Path
 import click
 import pytest
 
-from meterbook import __version__, org
+from meterbook import __version__, auth, org
+from meterbook import alerts as alerts_lib
 from meterbook.cli import cli, main
 from meterbook.periods import parse_period
 from meterbook.settings import load_settings
@@ -226,7 +228,7 @@ def cents(printed: str, exact: Decimal) -> bool:
 def test_demo(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from meterbook.cli import demo
 
-    code, out, _ = run(capsys, "demo", "--jobs", "3000", "--dir", "demo")
+    code, out, _ = run(capsys, "demo", "--jobs", "3000", "--dir", "demo", "--no-serve")
     assert code == 0
     assert "3,000 inserted" in out and "usage by month" in out and "2026-09" in out
 
@@ -325,12 +327,33 @@ def test_demo(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert Decimal(by_team["total"]["billed_cost"]) == billed
 
     # Again: nothing is added, every line is unchanged, the same tables.
-    code, again, _ = run(capsys, "demo", "--jobs", "3000", "--dir", "demo")
+    code, again, _ = run(capsys, "demo", "--jobs", "3000", "--dir", "demo", "--no-serve")
     assert code == 0 and "0 inserted, 0 updated, 3,000 unchanged" in again
     assert "org model and match rules: already there, kept" in again
     assert f"3 read, 0 inserted, 0 updated, {lines:,} unchanged, 0 rejected" in again
-    spend = out[out.index("Spend by month and provider") :]
-    assert again[again.index("Spend by month and provider") :] == spend
+
+    def spend_part(text: str) -> str:
+        return text[text.index("Spend by month and provider") : text.index("Alerts as of")]
+
+    assert spend_part(again) == spend_part(out)
+    # Budgets, the allocation and the alerts: set once, raised once.
+    assert "finance: " in out and "budgets, allocation climate-cpu-2026" in out
+    assert "finance: account teams, budgets and the allocation already there, kept" in again
+    assert "Alerts as of 2026-10-31" in out and " 0 already raised" in out
+    assert re.search(r"\n0 new, [1-9][0-9,]* already raised", again)
+    store = open_store(load_settings(workdir / "demo" / "meterbook.toml", discover=False))
+    try:
+        with store.engine.connect() as conn:
+            raised = alerts_lib.list_alerts(conn)
+            admin = auth.find_account(conn, "admin")
+    finally:
+        store.engine.dispose()
+    assert {a.rule for a in raised} >= {"budget", "allocation", "gpu-per-user"}
+    # The dashboard's sign-in: a new password at each run, printed.
+    first = re.search(r"sign in as admin / (\S+)", out)
+    second = re.search(r"sign in as admin / (\S+)", again)
+    assert first and second and first.group(1) != second.group(1)
+    assert admin is not None and admin.role == "admin"
 
 
 def test_a_real_pipe(workdir: Path) -> None:
