@@ -9,13 +9,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import HTTPException, Query, Request
+from fastapi import HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from meterbook.collecting import requested_period
 from meterbook.errors import ConfigError
 from meterbook.periods import Period, resolve_period
 
+#: A row id in a path: positive and within a 32-bit signed integer (every database's).
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 Format = Annotated[str, Query(pattern="^(json|csv)$", description="json (default) or csv")]
 PeriodText = Annotated[
     str | None,

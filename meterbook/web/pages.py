@@ -46,6 +46,7 @@ from meterbook.store.schema import divisions, projects, teams
 from meterbook.web.api.admin import set_session_cookie, sign_in
 from meterbook.web.api.spend import teams_in_scope
 from meterbook.web.api.usage import scoped_filters
+from meterbook.web.common import RowId
 from meterbook.web.security import CSRF_FIELD, SESSION_COOKIE, current, find_principal
 
 LOGIN_CSRF = "mb_login_csrf"
@@ -1257,7 +1258,7 @@ def imports_page(request: Request, who: PageWho) -> HTMLResponse:
 IMPORTS_EXTRAS: list[Any] = []
 
 
-def rejects_page(request: Request, who: PageWho, run_id: int) -> HTMLResponse:
+def rejects_page(request: Request, who: PageWho, run_id: RowId) -> HTMLResponse:
     _reader(who)
     with request.app.state.store.engine.connect() as conn:
         found = list_rejects(conn, run_id, 500)

@@ -31,7 +31,7 @@ def test_no_server_errors_on_any_operation(tmp_path: Path) -> None:
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
         def call(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=headers, checks=[not_a_server_error])

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from meterbook import auth, org
 from meterbook.errors import ConfigError
-from meterbook.web.common import FieldError, Format, field_of, plain, table_response
+from meterbook.web.common import FieldError, Format, RowId, field_of, plain, table_response
 from meterbook.web.security import SESSION_COOKIE, Admin, Reader, Who, remote_of
 
 router = APIRouter(prefix="/api/v1", tags=["access and admin"])
@@ -210,7 +210,7 @@ def create_token(request: Request, who: Admin, body: TokenIn) -> JSONResponse:
 
 
 @router.delete("/admin/tokens/{token_id}", summary="Revoke an API token (admin)")
-def revoke_token(request: Request, who: Admin, token_id: int) -> JSONResponse:
+def revoke_token(request: Request, who: Admin, token_id: RowId) -> JSONResponse:
     try:
         with request.app.state.store.engine.begin() as conn:
             token = auth.revoke_token(conn, token_id)

@@ -22,6 +22,7 @@ from meterbook.web.common import (
     Format,
     FromText,
     PeriodText,
+    RowId,
     SprintText,
     ToText,
     field_of,
@@ -218,7 +219,7 @@ def list_alerts(
 
 
 @router.post("/alerts/{alert_id}/ack", summary="Acknowledge an alert (admin, analyst)")
-def ack_alert(request: Request, who: Reader, alert_id: int) -> JSONResponse:
+def ack_alert(request: Request, who: Reader, alert_id: RowId) -> JSONResponse:
     try:
         with request.app.state.store.engine.begin() as conn:
             done = alerts_lib.acknowledge(conn, [alert_id], who.login)

@@ -22,6 +22,7 @@ from meterbook.web.common import (
     Format,
     FromText,
     PeriodText,
+    RowId,
     SprintText,
     ToText,
     field_of,
@@ -208,7 +209,7 @@ def imports(
 def rejects(
     request: Request,
     who: Reader,
-    run_id: int,
+    run_id: RowId,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
     format: Format = "json",
 ) -> Response:
