@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -60,6 +60,8 @@ FILE_KEYS: dict[tuple[str, str], str] = {
     ("web", "trusted_proxies"): "web_trusted_proxies",
     ("reports", "directory"): "reports_directory",
     ("reports", "browser"): "reports_browser",
+    ("reports", "currency"): "reports_currency",
+    ("reports", "forecast_method"): "reports_forecast_method",
 }
 SECRET_FIELDS = ("database_password", "smtp_password")
 ENV_FIELDS = (*FILE_KEYS.values(), *SECRET_FIELDS)
@@ -99,6 +101,10 @@ class Settings(BaseModel):
     sources: dict[str, CmlSource | AlibabaSource] = Field(default_factory=dict)
     reports_directory: Path = Path("reports")
     reports_browser: str | None = None
+    #: Money of the chargeback statements in this currency (None: as stored).
+    reports_currency: str | None = None
+    #: How the spend report projects month ends (``meterbook forecast --method``).
+    reports_forecast_method: Literal["auto", "dubweb", "ets", "naive"] = "dubweb"
     reports: dict[str, NamedReport] = Field(default_factory=dict)
     #: ``[alerts.NAME]`` rules; empty: the built-in rules (meterbook.alert_rules).
     alert_rules: dict[str, AlertRule] = Field(default_factory=dict)
