@@ -102,7 +102,7 @@ class Settings(BaseModel):
     reports_directory: Path = Path("reports")
     reports_browser: str | None = None
     #: Money of the chargeback statements in this currency (None: as stored).
-    reports_currency: str | None = None
+    reports_currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
     #: How the spend report projects month ends (``meterbook forecast --method``).
     reports_forecast_method: Literal["auto", "dubweb", "ets", "naive"] = "dubweb"
     reports: dict[str, NamedReport] = Field(default_factory=dict)

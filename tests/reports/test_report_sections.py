@@ -143,3 +143,17 @@ def test_spend_forecast_section_equals_the_forecasts(built: tuple[Store, Setting
     for name in ("forecast_team", "forecast_provider"):
         assert (folder / f"{report.slug}-{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert "<svg" in (folder / f"{report.slug}-{name}.svg").read_text(encoding="utf-8")
+
+
+def test_report_currency_and_method_settings(tmp_path: Path) -> None:
+    from meterbook.errors import ConfigError
+    from meterbook.settings import load_settings
+
+    config = tmp_path / "meterbook.toml"
+    config.write_text('[reports]\ncurrency = "EUR"\nforecast_method = "naive"\n')
+    loaded = load_settings(config, env={})
+    assert (loaded.reports_currency, loaded.reports_forecast_method) == ("EUR", "naive")
+    assert load_settings(None, env={}, discover=False).reports_forecast_method == "dubweb"
+    config.write_text('[reports]\ncurrency = "euro"\n')
+    with pytest.raises(ConfigError, match="reports_currency: String should match pattern"):
+        load_settings(config, env={})

@@ -11,6 +11,7 @@ from typing import Any
 
 from meterbook import forecast as forecasting
 from meterbook.budgets import list_budgets
+from meterbook.errors import MeterbookError
 from meterbook.forecast_series import load_series
 from meterbook.reports import charts
 from meterbook.reports.model import Chart, Column, Section, Table
@@ -45,15 +46,19 @@ def projections(ctx: Context, by: str) -> list[forecasting.SeriesForecast]:
         day = as_of(ctx)
         if day is None:
             return []
-        found = forecasting.forecast(
-            ctx.conn.engine,
-            by=by,
-            metric="cost",
-            months=1,
-            method=ctx.forecast_method,
-            as_of=day,
-            filters={"teams": (ctx.team,)} if ctx.team else None,
-        )
+        try:
+            found = forecasting.forecast(
+                ctx.conn.engine,
+                by=by,
+                metric="cost",
+                months=1,
+                method=ctx.forecast_method,
+                as_of=day,
+                filters={"teams": (ctx.team,)} if ctx.team else None,
+            )
+        except MeterbookError as exc:  # e.g. too little history for the method
+            ctx.cache[f"forecast-error:{by}"] = str(exc)
+            return []
         ctx.rows_read += sum(s.history_days for s in found)
         return found
 
@@ -142,6 +147,9 @@ def forecasts(ctx: Context) -> Section:
         if day
         else "No spend to forecast from."
     ]
+    for by in ("team", "provider"):
+        if f"forecast-error:{by}" in ctx.cache:
+            paragraphs.append(f"No forecast by {by}: {ctx.cache[f'forecast-error:{by}']}")
     made = [
         interval_chart("forecast_team", "Forecast by team: interval and budget", team_points),
         interval_chart(
