@@ -71,7 +71,7 @@ def test_chargeback_statement_totals_and_conversion(built: tuple[Store, Settings
     # In EUR, in every data format.
     want = {"charges": eur_charges, "spend": converted, "total": eur_charges + converted}
     assert report.scope == {"team": TEAM, "currency": "EUR"}
-    folder = write_report(report, base, "csv,json,xlsx")
+    folder = write_report(report, base, "csv,json,xlsx,html,pdf,docx")
     csv_rows = f.csv_table(folder, report.slug, f"{slug}_totals")
     assert [(r["currency"], *(Decimal(r[k]) for k in want)) for r in csv_rows] == [
         ("EUR", *want.values())
@@ -85,6 +85,12 @@ def test_chargeback_statement_totals_and_conversion(built: tuple[Store, Settings
     overview = f.csv_table(folder, report.slug, "statements")
     assert overview[-1]["team"] == "total"
     assert Decimal(overview[-1]["total"]) == want["total"]
+    # The printed formats show the same total, to the cent.
+    shown = f.printed(want["total"])
+    html = f.html_tables(folder, report.slug)["statements"]
+    assert html["tfoot"][0][html["thead"][0].index("total")] == shown
+    assert shown in f.pdf_text(folder, report.slug)
+    assert any(grid[-1][-1] == shown for grid in f.docx_tables(folder, report.slug))
     # The charges by account and quantity: the query's rows, with the demo card's prices.
     with store.engine.connect() as conn:
         by = charges_summary(conn, ledger.MONTH, ("account", "quantity"),
