@@ -360,6 +360,11 @@ sprint_days = {sprint_days}
 #                                          MB_REPORTS_DIRECTORY, MB_REPORTS_BROWSER
 directory = "reports"
 # browser = "chromium"
+# Chargeback statements in this currency, each day at its exchange rate (default:
+# as stored), and how the spend report forecasts month ends (auto is slow).
+#                                          MB_REPORTS_CURRENCY, MB_REPORTS_FORECAST_METHOD
+# currency = "EUR"
+# forecast_method = "dubweb"
 #
 # Named reports for `meterbook report run NAME` (docs/reports.md):
 # [reports.monthly-usage]
