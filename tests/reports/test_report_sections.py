@@ -145,6 +145,20 @@ def test_spend_forecast_section_equals_the_forecasts(built: tuple[Store, Setting
     assert genomics["budget"] == Decimal("0.01")
     assert genomics["difference"] == genomics["forecast"] - Decimal("0.01")
     assert all(r["budget"] is None for r in teams if r["team"] != TEAM)
+    # Scoped to the team: its own series only, as forecast() gives them with the team filter.
+    with store.engine.connect() as conn:
+        scoped = build_report(conn, "spend", ledger.MONTH, settings, team=TEAM,
+                              forecast_method="naive")  # fmt: skip
+    direct = forecasting.forecast(
+        store.engine, by="provider", months=1, method="naive", as_of=last,
+        filters={"teams": (TEAM,)},
+    )  # fmt: skip
+    table = next(t for t in scoped.tables if t.name == "forecast_by_provider")
+    assert {(r["month"], r["provider"]): r["forecast"] for r in table.records()} == {
+        (m.month, s.key): m.forecast for s in direct for m in s.months
+    }
+    team_table = next(t for t in scoped.tables if t.name == "forecast_by_team")
+    assert {r["team"] for r in team_table.records()} == {TEAM}
     folder = write_report(report, base, "png,svg")  # the interval charts render
     for name in ("forecast_team", "forecast_provider"):
         assert (folder / f"{report.slug}-{name}.png").read_bytes()[:4] == b"\x89PNG"
