@@ -1,6 +1,6 @@
 """Alert rules of ``meterbook.toml``: ``[alerts.NAME]`` with a ``type``.
 
-Five types (docs/alerts.md):
+Six types (docs/alerts.md):
 
 - ``budget``: a team's spend of the month against its budget, at each of ``thresholds``
   percent, on the actuals so far and on the forecast month end (``basis``);
@@ -10,7 +10,9 @@ Five types (docs/alerts.md):
   ``min_severity``;
 - ``io-heavy``: a user above ``threshold`` IO operations in one hour (one log block);
 - ``usage``: a usage ``metric`` (GPU hours by default) of one user (or account) in one day
-  above ``threshold``.
+  above ``threshold``;
+- ``utilisation``: a CPU or memory utilisation ``metric`` of one instance above ``threshold``
+  percent for at least ``min_points`` samples of one day.
 
 With no ``[alerts.*]`` section the built-in rules of :func:`builtin_rules` apply. The models
 only describe and validate; :mod:`meterbook.alerts` evaluates them.
@@ -97,7 +99,30 @@ class UsageRule(_Rule):
     lookback_days: int = Field(default=7, ge=1, le=366)
 
 
-AlertRule = BudgetRule | AllocationRule | AnomalyRule | IoHeavyRule | UsageRule
+#: CPU and memory utilisation metrics of CloudMonitor servers (ECS) and databases (RDS).
+UTILISATION_METRICS = ("CPUUtilization", "memory_usedutilization", "CpuUsage", "MemoryUsage")
+
+
+class UtilisationRule(_Rule):
+    type: Literal["utilisation"]
+    #: Metric names (of the metric samples) to check.
+    metrics: tuple[str, ...] = UTILISATION_METRICS
+    #: Percent a sample's average must exceed to count as a point above.
+    threshold: float = Field(default=80.0, gt=0, lt=100)
+    #: Points above the threshold in one day (of the accounting zone) that raise an alert.
+    min_points: int = Field(default=3, ge=1)
+    environments: tuple[str, ...] = ()
+    lookback_days: int = Field(default=2, ge=1, le=366)
+
+    @field_validator("metrics")
+    @classmethod
+    def _some(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one metric")
+        return value
+
+
+AlertRule = BudgetRule | AllocationRule | AnomalyRule | IoHeavyRule | UsageRule | UtilisationRule
 RuleConfig = Annotated[AlertRule, Field(discriminator="type")]
 _MODELS: dict[str, type[AlertRule]] = {
     "budget": BudgetRule,
@@ -105,6 +130,7 @@ _MODELS: dict[str, type[AlertRule]] = {
     "anomaly": AnomalyRule,
     "io-heavy": IoHeavyRule,
     "usage": UsageRule,
+    "utilisation": UtilisationRule,
 }
 
 
@@ -138,6 +164,7 @@ def builtin_rules() -> dict[str, AlertRule]:
         "anomaly": AnomalyRule(type="anomaly", name="anomaly"),
         "io-heavy": IoHeavyRule(type="io-heavy", name="io-heavy"),
         "gpu-per-user": UsageRule(type="usage", name="gpu-per-user"),
+        "utilisation": UtilisationRule(type="utilisation", name="utilisation"),
     }
 
 
@@ -156,6 +183,11 @@ def describe(rule: AlertRule) -> str:
     if isinstance(rule, IoHeavyRule):
         limit = "[iolog] heavy_ops_per_hour" if rule.threshold is None else f"{rule.threshold:,}"
         return f"IO operations of a user in one hour above {limit}, last {rule.lookback_days} days"
+    if isinstance(rule, UtilisationRule):
+        return (
+            f"{', '.join(rule.metrics)} of one instance above {rule.threshold:g}% for at least "
+            f"{rule.min_points} points of a day, last {rule.lookback_days} days"
+        )
     return (
         f"{rule.metric} of one {rule.per} in one day above {rule.threshold.normalize():f}, "
         f"last {rule.lookback_days} days"
@@ -165,6 +197,7 @@ def describe(rule: AlertRule) -> str:
 __all__ = [
     "SEVERITIES",
     "USAGE_METRICS",
+    "UTILISATION_METRICS",
     "AlertRule",
     "AllocationRule",
     "AnomalyRule",
@@ -172,6 +205,7 @@ __all__ = [
     "IoHeavyRule",
     "Severity",
     "UsageRule",
+    "UtilisationRule",
     "builtin_rules",
     "describe",
     "parse_alert_rules",

@@ -12,7 +12,9 @@ never loses an alert, its error is kept on the alert (``notify_error``).
 Severities (``low`` < ``medium`` < ``high``): a budget threshold of 100% or more is high,
 90% or more medium, below that low; an allocation used up is high, one projected to run out
 within the rule's days medium; a measured value above a threshold is high at 4 times the
-threshold, medium at twice, else low; anomalies carry their own severity.
+threshold, medium at twice, else low; a utilisation peak is high from three quarters of the
+way between the threshold and 100 %, medium from half way, else low; anomalies carry their
+own severity.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from meterbook.alert_rules import (
     BudgetRule,
     IoHeavyRule,
     UsageRule,
+    UtilisationRule,
     severity_rank,
 )
 from meterbook.budgets import list_budgets, month_label, stored_amount
 from meterbook.errors import ConfigError, MeterbookError
-from meterbook.periods import Period
+from meterbook.periods import Period, utc_bounds
 from meterbook.store.queries.io import IoScope, io_heavy
+from meterbook.store.queries.metrics import MetricScope, metric_series
 from meterbook.store.queries.spend import SpendFilters, spend_summary
 from meterbook.store.queries.usage import UsageFilters, usage_summary
 from meterbook.store.schema_billing import alerts
@@ -383,6 +387,52 @@ def check_usage(conn: Connection, rule: UsageRule, ctx: Context) -> list[Finding
     return found
 
 
+def utilisation_severity(peak: float, threshold: float) -> str:
+    """How far above ``threshold`` (percent) the day's ``peak`` went, relative to the room
+    left below 100 %: three quarters of the way or more is high, half way medium, else low."""
+    room = 100.0 - threshold
+    if peak >= threshold + room * 0.75:
+        return "high"
+    if peak >= threshold + room * 0.5:
+        return "medium"
+    return "low"
+
+
+def check_utilisation(conn: Connection, rule: UtilisationRule, ctx: Context) -> list[Finding]:
+    """Per instance, metric and day (of the zone): the samples whose average is above the
+    threshold; ``min_points`` of them or more raise one finding."""
+    start, end = utc_bounds(_window(ctx, rule.lookback_days), ctx.zone)
+    scope = MetricScope(environments=rule.environments, metrics=rule.metrics)
+    # (environment, instance, metric, day) -> values above the threshold
+    above: dict[tuple[str, str, str, str], list[float]] = {}
+    for point in metric_series(
+        conn, start.timestamp(), end.timestamp(), scope, grain="sample", zone=ctx.zone
+    ):
+        if point.samples and point.average is not None and point.average > rule.threshold:
+            day = point.time.date().isoformat()
+            key = (point.environment, point.instance, point.metric, day)
+            above.setdefault(key, []).append(point.average)
+    found = []
+    limit = f"{rule.threshold:g}"
+    for (environment, instance, metric, day), values in sorted(above.items()):
+        if len(values) < rule.min_points:
+            continue
+        peak = max(values)
+        where = f" in {environment}" if environment else ""
+        found.append(
+            Finding(
+                rule=rule.name, kind="utilisation", about=(environment, instance, metric, day),
+                severity=utilisation_severity(peak, rule.threshold),
+                subject=f"instance {instance}", period=day, metric=metric,
+                value=Decimal(repr(peak)).quantize(Decimal("0.01")),
+                threshold=Decimal(limit), unit="%",
+                message=(f"instance {instance}{where}: {metric} above {limit}% for "
+                         f"{len(values)} points on {day} (peak {peak:.1f}%)"),
+            )
+        )  # fmt: skip
+    return found
+
+
 def check_anomaly(rule: AnomalyRule, ctx: Context) -> list[Finding]:
     from meterbook import anomalies as anomaly_lib
 
@@ -429,6 +479,8 @@ def findings_of(
         return check_io_heavy(conn, rule, ctx)
     if isinstance(rule, UsageRule):
         return check_usage(conn, rule, ctx)
+    if isinstance(rule, UtilisationRule):
+        return check_utilisation(conn, rule, ctx)
     return check_anomaly(rule, ctx)
 
 
@@ -682,9 +734,11 @@ __all__ = [
     "Finding",
     "Notifier",
     "acknowledge",
+    "check_utilisation",
     "evaluate",
     "findings_of",
     "list_alerts",
     "log_notifier",
     "store_findings",
+    "utilisation_severity",
 ]

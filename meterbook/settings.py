@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -61,6 +61,8 @@ FILE_KEYS: dict[tuple[str, str], str] = {
     ("reports", "directory"): "reports_directory",
     ("reports", "browser"): "reports_browser",
     ("reports", "link"): "reports_link",
+    ("reports", "currency"): "reports_currency",
+    ("reports", "forecast_method"): "reports_forecast_method",
 }
 SECRET_FIELDS = ("database_password", "smtp_password")
 ENV_FIELDS = (*FILE_KEYS.values(), *SECRET_FIELDS)
@@ -104,6 +106,10 @@ class Settings(BaseModel):
     reports_browser: str | None = None
     #: The dashboard's address, for links to report files in messages (e.g. https://mb.example.org).
     reports_link: str | None = None
+    #: Money of the chargeback statements in this currency (None: as stored).
+    reports_currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
+    #: How the spend report projects month ends (``meterbook forecast --method``).
+    reports_forecast_method: Literal["auto", "dubweb", "ets", "naive"] = "dubweb"
     reports: dict[str, NamedReport] = Field(default_factory=dict)
     #: ``[alerts.NAME]`` rules; empty: the built-in rules (meterbook.alert_rules).
     alert_rules: dict[str, AlertRule] = Field(default_factory=dict)
@@ -359,6 +365,11 @@ sprint_days = {sprint_days}
 #                                          MB_REPORTS_DIRECTORY, MB_REPORTS_BROWSER
 directory = "reports"
 # browser = "chromium"
+# Chargeback statements in this currency, each day at its exchange rate (default:
+# as stored), and how the spend report forecasts month ends (auto is slow).
+#                                          MB_REPORTS_CURRENCY, MB_REPORTS_FORECAST_METHOD
+# currency = "EUR"
+# forecast_method = "dubweb"
 #
 # Named reports for `meterbook report run NAME` (docs/reports.md):
 # [reports.monthly-usage]

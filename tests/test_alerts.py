@@ -310,7 +310,14 @@ def test_rules_from_the_configuration_file(tmp_path: Path) -> None:
     assert budget.thresholds == (Decimal(50), Decimal(90)) and budget.notify == ("ops",)
     gpu = settings.alert_rules["gpu"]
     assert isinstance(gpu, UsageRule) and gpu.threshold == Decimal("2.5") and gpu.per == "account"
-    assert set(builtin_rules()) == {"budget", "allocation", "anomaly", "io-heavy", "gpu-per-user"}
+    assert set(builtin_rules()) == {
+        "budget",
+        "allocation",
+        "anomaly",
+        "io-heavy",
+        "gpu-per-user",
+        "utilisation",
+    }
 
 
 # Forecast basis and anomalies, from the store ----------------------------------------------

@@ -138,3 +138,49 @@ def stacked(
         "tooltip": [{"field": series}, {"field": x}, {"field": y, "format": ",.2f"}],
     }
     return Chart(name, title, spec)
+
+
+def interval(
+    name: str,
+    title: str,
+    rows: Sequence[dict[str, Any]],
+    *,
+    category: str,
+    value: str,
+    value_title: str,
+    intervals: Sequence[tuple[str, str]],
+    mark: str | None = None,
+    facet: str | None = None,
+) -> Chart:
+    """Horizontal bars of ``value`` per ``category``, each interval ``(low, high)`` drawn over
+    its bar as a rule (the first thickest), and ``mark`` (a budget, say) as a red tick; one
+    panel per ``facet`` value."""
+    spec = _base(title, rows)
+    height = max(60, min(26 * len({r[category] for r in rows}), 400))
+    y = {"field": category, "type": "nominal", "title": None}
+    x = {"type": "quantitative", "title": value_title}
+    tooltip = [{"field": category}, {"field": value, "format": ",.2f"}]
+    tooltip += [{"field": f, "format": ",.2f"} for pair in intervals for f in pair]
+    layers: list[dict[str, Any]] = [
+        {"mark": {"type": "bar", "color": "#9ecae9"},
+         "encoding": {"y": y, "x": {"field": value, **x}, "tooltip": tooltip}},
+    ]  # fmt: skip
+    for i, (low, high) in enumerate(intervals):
+        layers.append(
+            {"mark": {"type": "rule", "color": "#333333", "strokeWidth": max(3 - i * 2, 1)},
+             "encoding": {"y": y, "x": {"field": low, **x}, "x2": {"field": high}}}
+        )  # fmt: skip
+    if mark:
+        layers.append(
+            {"mark": {"type": "tick", "color": "#e45756", "thickness": 3},
+             "encoding": {"y": y, "x": {"field": mark, **x},
+                          "tooltip": [{"field": category}, {"field": mark, "format": ",.2f"}]}}
+        )  # fmt: skip
+    if facet:
+        del spec["width"], spec["height"]
+        spec["facet"] = {"column": {"field": facet, "type": "ordinal", "title": None}}
+        spec["spec"] = {"width": WIDTH // 2 - 20, "height": height, "layer": layers}
+    else:
+        spec["height"] = height
+        spec["layer"] = layers
+    return Chart(name, title, spec)

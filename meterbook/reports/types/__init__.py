@@ -1,8 +1,8 @@
 """The report types: a registry of name -> :class:`ReportType`, each a list of section functions.
 
 A section function takes the :class:`Context` and returns a :class:`~meterbook.reports.model.
-Section` (or None to leave it out). New sections (a forecast for spend, say) are added by
-appending to a type's ``sections``; new types by :func:`register`.
+Section`, a list of them (one per team, say) or None to leave it out. New sections (a forecast
+for spend, say) are added by appending to a type's ``sections``; new types by :func:`register`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ class Context:
     settings: Settings
     zone: tzinfo
     team: str | None = None
+    #: Money in this currency, each day at its rate (None: as stored).
+    currency: str | None = None
+    #: How month ends are projected (``meterbook forecast --method``).
+    forecast_method: str = "dubweb"
     #: Headline figures the sections add, in order.
     headlines: list[Headline] = field(default_factory=list)
     #: Rows read from queries (processing statistics).
@@ -44,7 +48,8 @@ class Context:
         return self.cache[key]
 
 
-SectionFn = Callable[[Context], Section | None]
+#: A section function returns one section, several (one per team, say) or None.
+SectionFn = Callable[[Context], Section | list[Section] | None]
 
 
 @dataclass
@@ -83,7 +88,14 @@ def all_types() -> list[ReportType]:
 
 
 def _load() -> None:
-    from meterbook.reports.types import io, spend, trends, usage, utilisation  # noqa: F401
+    from meterbook.reports.types import (  # noqa: F401
+        chargeback,
+        io,
+        spend,
+        trends,
+        usage,
+        utilisation,
+    )
 
 
 def build_report(
@@ -94,14 +106,28 @@ def build_report(
     *,
     team: str | None = None,
     now: datetime | None = None,
+    currency: str | None = None,
+    forecast_method: str | None = None,
 ) -> Report:
-    """Run every section of report type ``name`` over ``period``."""
+    """Run every section of report type ``name`` over ``period``; ``currency`` and
+    ``forecast_method`` default to ``[reports] currency`` and ``forecast_method``."""
     kind = report_type(name)
     if team and not kind.team_scoped:
         raise ConfigError(f"--team: the {kind.name} report has no team data to scope")
     started = time.perf_counter()
-    ctx = Context(conn, period, settings, settings.zone, team)
-    sections = [s for s in (fn(ctx) for fn in kind.sections) if s is not None]
+    ctx = Context(
+        conn,
+        period,
+        settings,
+        settings.zone,
+        team,
+        currency=currency or settings.reports_currency,
+        forecast_method=forecast_method or settings.reports_forecast_method,
+    )
+    sections: list[Section] = []
+    for fn in kind.sections:
+        made = fn(ctx)
+        sections += made if isinstance(made, list) else [] if made is None else [made]
     for section in sections:  # a chart without data draws nothing (and cannot be rendered)
         section.charts = [c for c in section.charts if c.spec.get("data", {}).get("values")]
     title = f"{kind.title}, {period.label}" + (f", team {team}" if team else "")
@@ -113,7 +139,10 @@ def build_report(
         timezone=settings.timezone,
         sections=sections,
         headlines=ctx.headlines,
-        scope={"team": team} if team else {},
+        scope={
+            **({"team": team} if team else {}),
+            **({"currency": ctx.currency} if ctx.currency else {}),
+        },
     )
     report.sources = [
         Freshness(f.kind, f.name, f.last_day, f.data)

@@ -11,6 +11,7 @@ from meterbook.reports import charts
 from meterbook.reports.model import Column, Headline, Section, Table
 from meterbook.reports.types import Context, ReportType, register
 from meterbook.reports.types.common import total_row
+from meterbook.reports.types.spend_forecast import forecasts
 from meterbook.store.queries.spend import SpendFilters, SpendReport, spend_summary, unallocated
 
 COSTS = [
@@ -146,8 +147,8 @@ register(
         "spend",
         "Spend report",
         "Monthly and daily spend by provider, team, division, project, workload group; "
-        "budgets; unallocated",
-        [summary, organisation, budgets, unallocated_costs],
+        "budgets; forecasts; unallocated",
+        [summary, organisation, budgets, forecasts, unallocated_costs],
         source_data=("billing",),
         source_kinds=("billing",),
     )

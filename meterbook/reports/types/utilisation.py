@@ -1,13 +1,17 @@
 """The utilisation report (the cloud sprint report): per environment, servers and databases,
 CPU and memory range and average, points above the threshold (incidents), one line chart per
 environment and metric, incidents and recommendations, from the queries of ``meterbook
-metrics``. Workbench series (the ML trends) are left to the trends report."""
+metrics``; the incidents and recommendations sections also list the stored ``utilisation``
+alerts (``meterbook alerts``) of the period's days. Workbench series (the ML trends) are left
+to the trends report."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 
+from meterbook.alert_rules import severity_rank
+from meterbook.alerts import Alert, list_alerts
 from meterbook.collecting import WORKBENCH
 from meterbook.reports import charts
 from meterbook.reports.model import Column, Headline, Section, Table
@@ -94,6 +98,33 @@ def instances(ctx: Context) -> Section:
     return Section("instances", "Instances", [], [table])
 
 
+def period_alerts(ctx: Context) -> list[Alert]:
+    """Stored ``utilisation`` alerts of a day in the report period, by day and instance."""
+
+    def run() -> list[Alert]:
+        first, end = ctx.period.start.isoformat(), ctx.period.end.isoformat()
+        found = [a for a in list_alerts(ctx.conn, kinds=["utilisation"])
+                 if first <= a.period < end]  # fmt: skip
+        ctx.rows_read += len(found)
+        return sorted(found, key=lambda a: (a.period, a.subject, a.metric))
+
+    return ctx.shared("utilisation_alerts", run)  # type: ignore[no-any-return]
+
+
+def _alerts_table(found: list[Alert]) -> Table:
+    return Table(
+        "incident_alerts", "Utilisation alerts",
+        [Column("day", "day"), Column("subject", "subject"), Column("metric", "metric"),
+         Column("severity", "severity"), Column("peak", "peak %", "float"),
+         Column("threshold", "threshold %", "float"), Column("status", "status"),
+         Column("message", "message")],
+        [[a.period, a.subject, a.metric, a.severity, float(a.value),
+          float(a.threshold) if a.threshold is not None else None,
+          "open" if a.open else f"acknowledged by {a.acknowledged_by}", a.message]
+         for a in found],
+    )  # fmt: skip
+
+
 def incidents(ctx: Context) -> Section:
     rows = [m for m in _summaries(ctx, "instance") if m.above]
     table = Table(
@@ -108,7 +139,14 @@ def incidents(ctx: Context) -> Section:
         if rows
         else f"No instance went above {THRESHOLD:g} %."
     )
-    return Section("incidents", "Incidents", [text], [table])
+    stored = period_alerts(ctx)
+    told = (
+        f"{len(stored)} utilisation alert(s) were raised for days of the period "
+        f"({sum(1 for a in stored if a.open)} open)."
+        if stored
+        else "No utilisation alert was raised for a day of the period."
+    )
+    return Section("incidents", "Incidents", [text, told], [table, _alerts_table(stored)])
 
 
 @dataclass(frozen=True)
@@ -134,8 +172,29 @@ def recommend(m: MetricSummary) -> Recommendation | None:
     return None
 
 
+def from_alerts(ctx: Context, computed: list[Recommendation]) -> list[Recommendation]:
+    """One recommendation per instance metric with stored alerts that the computed rules left
+    out: the alerts say it ran hot on some days."""
+    done = {(r.instance, r.metric) for r in computed}
+    where = {m.instance: m.environment for m in _summaries(ctx, "instance")}
+    grouped: dict[tuple[str, str], list[Alert]] = defaultdict(list)
+    for a in period_alerts(ctx):
+        grouped[(a.subject.removeprefix("instance "), a.metric)].append(a)
+    out = []
+    for (instance, metric), found in sorted(grouped.items()):
+        if (instance, metric) in done:
+            continue
+        worst = max((a.severity for a in found), key=severity_rank)
+        out.append(
+            Recommendation(where.get(instance, ""), instance, metric, "upsize or spread load",
+                           f"{len(found)} utilisation alert day(s), worst severity {worst}")
+        )  # fmt: skip
+    return out
+
+
 def recommendations(ctx: Context) -> Section:
     found = [r for r in map(recommend, _summaries(ctx, "instance")) if r is not None]
+    found += from_alerts(ctx, found)
     table = Table(
         "recommendations", "Recommendations",
         [Column("environment", "environment"), Column("instance", "instance"),
@@ -144,7 +203,8 @@ def recommendations(ctx: Context) -> Section:
     )  # fmt: skip
     rules = (
         f"Rules: p95 above {THRESHOLD:g} % -> upsize or spread the load; average below "
-        f"{LOW:g} % with maximum below {HALF:g} % -> downsize."
+        f"{LOW:g} % with maximum below {HALF:g} % -> downsize; an instance metric with stored "
+        f"utilisation alerts in the period -> upsize or spread the load."
     )
     return Section("recommendations", "Recommendations", [rules], [table])
 

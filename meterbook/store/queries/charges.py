@@ -353,3 +353,56 @@ def unrated(
             )
         )
     return out, int(total)
+
+
+@dataclass(frozen=True)
+class RateUse:
+    """The charges of one account and quantity priced by one rate version."""
+
+    account: str
+    quantity: str
+    rate_id: int
+    rate: str  # the card's label
+    version: int
+    price: Decimal
+    currency: str
+    records: int
+    units: Decimal
+    amount: Decimal
+
+
+def rates_used(
+    conn: Connection, start_ts: float, end_ts: float, accounts: Sequence[str] = ()
+) -> list[RateUse]:
+    """Which rate versions priced the charges of the records *starting* in ``[start_ts,
+    end_ts)``, per account and quantity (empty ``accounts``: all). Amounts are whole records'
+    charges, in the rate's currency: a record running over a boundary counts where it starts,
+    whereas :func:`charges_summary` splits it by day."""
+    r, ch = usage_records.c, charges.c
+    account = func.coalesce(projects.c.name, literal("")).label("account")
+    stmt = (
+        select(account, ch.quantity, ch.rate_id, ch.version, ch.price, ch.currency,
+               func.count().label("records"), func.sum(ch.units).label("units"),
+               func.sum(ch.amount).label("amount"))
+        .select_from(
+            charges.join(usage_records, and_(r.source_id == ch.source_id,
+                                             r.record_key == ch.record_key))
+            .outerjoin(projects, projects.c.id == r.project_id)
+        )
+        .where(r.start_ts >= start_ts, r.start_ts < end_ts)
+        .group_by(account, ch.quantity, ch.rate_id, ch.version, ch.price, ch.currency)
+    )  # fmt: skip
+    if accounts:
+        stmt = stmt.where(projects.c.name.in_(list(accounts)))
+    book = {card.id: card for card in load_book(conn).cards}
+    out = []
+    for row in conn.execute(stmt):
+        card = book.get(row.rate_id)
+        out.append(
+            RateUse(_label(row.account), row.quantity, row.rate_id,
+                    card.label() if card else f"rate {row.rate_id}", row.version,
+                    _decimal(row.price), row.currency, int(row.records), _decimal(row.units),
+                    _decimal(row.amount))
+        )  # fmt: skip
+    out.sort(key=lambda u: (u.account, u.quantity, u.rate_id, u.version, u.price))
+    return out
