@@ -68,7 +68,7 @@ BILLING_MONTHS = (date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1))
 BILLING_LINES = 20_000
 #: The monthly reports the demo writes (the data's last month) and their formats.
 REPORT_MONTH = "2026-10"
-REPORT_TYPES = ("usage", "io", "spend", "utilisation", "trends")
+REPORT_TYPES = ("usage", "io", "spend", "utilisation", "trends", "chargeback")
 REPORT_FORMATS = ("html", "pdf", "xlsx", "csv", "json")
 #: The month the spend tables by team and the unallocated sub-accounts are of.
 SPEND_MONTH = "2026-10"

@@ -24,6 +24,7 @@ from meterbook.alert_rules import (
     BudgetRule,
     IoHeavyRule,
     UsageRule,
+    UtilisationRule,
 )
 from meterbook.cli.output import print_table
 from meterbook.periods import Period, parse_period
@@ -52,13 +53,16 @@ DEMO_PASSWORD_BYTES = 12
 
 
 def demo_rules() -> dict[str, AlertRule]:
-    """The built-in rules, with quick month-end forecasts (seasonal naive) for the budgets."""
+    """The built-in rules, with quick month-end forecasts (seasonal naive) for the budgets and
+    a month of utilisation."""
     return {
         "budget": BudgetRule(type="budget", name="budget", forecast_method="naive"),
         "allocation": AllocationRule(type="allocation", name="allocation", within_days=60),
         "anomaly": AnomalyRule(type="anomaly", name="anomaly", min_severity="high"),
         "io-heavy": IoHeavyRule(type="io-heavy", name="io-heavy"),
         "gpu-per-user": UsageRule(type="usage", name="gpu-per-user"),
+        # The demo's CloudMonitor samples are of 8-21 October: look back over the month.
+        "utilisation": UtilisationRule(type="utilisation", name="utilisation", lookback_days=31),
     }
 
 
