@@ -76,3 +76,26 @@ def check_base(base: Path) -> Path:
     if base.exists() and not base.is_dir():
         raise MeterbookError(f"{base}: not a directory")
     return base
+
+
+def written_files(base: Path, *, newest_first: bool = False) -> list[tuple[str, str, str, int]]:
+    """The files of the reports under ``base`` (the archive left out), as (type, period,
+    path relative to ``base``, bytes), by type and period (``newest_first``: periods reversed)."""
+    found: list[tuple[str, str, str, int]] = []
+    if not base.is_dir():
+        return found
+    for folder in sorted(base.glob("*/*/"), reverse=newest_first):
+        if folder.parts[-2] == ARCHIVE or not folder.is_dir():
+            continue
+        for item in sorted(folder.iterdir()):
+            if item.is_file():
+                found.append((folder.parts[-2], folder.parts[-1],
+                              item.relative_to(base).as_posix(), item.stat().st_size))  # fmt: skip
+    return found
+
+
+def file_under(base: Path, relative: str) -> Path | None:
+    """The report file ``relative`` names under ``base``, or None (missing, or outside)."""
+    root = base.resolve()
+    target = (root / relative).resolve()
+    return target if root in target.parents and target.is_file() else None

@@ -31,6 +31,7 @@ from meterbook.errors import ConfigError
 from meterbook.periods import Period, add_months, day_start, resolve_period
 from meterbook.reports import charts
 from meterbook.reports.model import Chart
+from meterbook.reports.output import file_under, written_files
 from meterbook.store.queries import io as ioq
 from meterbook.store.queries.freshness import freshness
 from meterbook.store.queries.imports import list_rejects, list_runs
@@ -1174,16 +1175,7 @@ def _with_budget_line(
 
 def reports_page(request: Request, who: PageWho) -> HTMLResponse:
     _reader(who)
-    base: Path = request.app.state.settings.reports_directory
-    rows = []
-    if base.is_dir():
-        for folder in sorted(base.glob("*/*/"), reverse=True):
-            if folder.parts[-2] == "archive" or not folder.is_dir():
-                continue
-            for item in sorted(folder.iterdir()):
-                if item.is_file():
-                    rel = item.relative_to(base).as_posix()
-                    rows.append([folder.parts[-2], folder.parts[-1], rel, item.stat().st_size])
+    rows = written_files(Path(request.app.state.settings.reports_directory), newest_first=True)
     blocks = [
         table(
             "Report files",
@@ -1201,9 +1193,8 @@ def reports_page(request: Request, who: PageWho) -> HTMLResponse:
 
 def report_file(request: Request, who: PageWho, path: str) -> Response:
     _reader(who)
-    base = Path(request.app.state.settings.reports_directory).resolve()
-    target = (base / path).resolve()
-    if base not in target.parents or not target.is_file():
+    target = file_under(Path(request.app.state.settings.reports_directory), path)
+    if target is None:
         raise HTTPException(404, "no such report file")
     return FileResponse(target)
 

@@ -14,6 +14,7 @@ from meterbook import anomalies as anomalies_lib
 from meterbook import forecast as forecast_lib
 from meterbook.auth import Principal
 from meterbook.errors import ConfigError
+from meterbook.reports.output import file_under, written_files
 from meterbook.store.queries.charges import ChargeFilters, charges_summary
 from meterbook.store.queries.freshness import freshness
 from meterbook.store.queries.rates import add_rate, list_rates, make_spec
@@ -331,36 +332,16 @@ def add_rate_version(request: Request, who: Admin, body: RateIn) -> JSONResponse
     )
 
 
-def _report_files(base: Path) -> list[tuple[str, str, str, int]]:
-    found = []
-    if base.is_dir():
-        for folder in sorted(base.glob("*/*/")):
-            if folder.parts[-2] == "archive" or not folder.is_dir():
-                continue
-            for item in sorted(folder.iterdir()):
-                if item.is_file():
-                    found.append(
-                        (
-                            folder.parts[-2],
-                            folder.parts[-1],
-                            item.relative_to(base).as_posix(),
-                            item.stat().st_size,
-                        )
-                    )
-    return found
-
-
 @router.get("/reports", summary="Report files written (newest of each type and period)")
 def reports(request: Request, who: Reader, format: Format = "json") -> Response:
-    rows = _report_files(Path(request.app.state.settings.reports_directory))
+    rows = written_files(Path(request.app.state.settings.reports_directory))
     return table_response(format, ("type", "period", "file", "bytes"), rows, filename="reports.csv")
 
 
 @router.get("/reports/files/{path:path}", summary="Download a report file")
 def report_download(request: Request, who: Reader, path: str) -> Response:
-    base = Path(request.app.state.settings.reports_directory).resolve()
-    target = (base / path).resolve()
-    if base not in target.parents or not target.is_file():
+    target = file_under(Path(request.app.state.settings.reports_directory), path)
+    if target is None:
         return JSONResponse({"message": "no such report file"}, status_code=404)
     return FileResponse(target)
 
