@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from meterbook.accounting import INPUTS, MEASURES, contributions, group_sum, wait_hours
 from meterbook.pipeline import Batch
 from meterbook.store.charging import RECORD_FIELDS, Charger
+from meterbook.store.cubes import apply_cubes
 from meterbook.store.dialect import (
     analyze,
     bulk_insert,
@@ -376,3 +377,4 @@ def apply_rollup(conn: Connection, deltas: pa.Table) -> None:
         return
     day = pc.cast(deltas["day"], pa.string())
     upsert_add(conn, usage_daily, ROLLUP_KEYS, deltas.set_column(0, "day", day))
+    apply_cubes(conn, deltas)

@@ -217,31 +217,48 @@ ROLLUP_KEYS = (
 #: Additive measures of the day rollup (what meterbook.accounting computes).
 ROLLUP_MEASURES = MEASURES
 
-usage_daily = Table(
-    "usage_daily",
-    metadata,
-    Column("day", Date, nullable=False),
-    Column("source_id", Integer, nullable=False),
-    Column("resource_id", Integer, nullable=False),
-    Column("user_id", Integer, nullable=False),
-    Column("project_id", Integer, nullable=False),
-    Column("partition", Ident(NAME), nullable=False),
-    Column("qos", Ident(NAME), nullable=False),
-    Column("state", Ident(32), nullable=False),
-    Column("workload_type", Ident(32), nullable=False),
-    Column("wall_hours", Double, nullable=False),
-    Column("cpu_hours", Double, nullable=False),
-    Column("gpu_hours", Double, nullable=False),
-    Column("node_hours", Double, nullable=False),
-    Column("mem_gb_hours", Double, nullable=False),
-    Column("wait_hours", Double, nullable=False),
-    Column("io_ops", BigInteger, nullable=False),
-    Column("jobs_started", BigInteger, nullable=False),
-    Column("jobs_ended", BigInteger, nullable=False),
-    Column("jobs_carried", BigInteger, nullable=False),
-    Column("jobs_waited", BigInteger, nullable=False),
-    UniqueConstraint(*ROLLUP_KEYS, name="uq_usage_daily_key"),
-)
+_KEY_COLUMNS: dict[str, type[Date] | type[Integer] | String] = {
+    "day": Date,
+    "source_id": Integer,
+    "resource_id": Integer,
+    "user_id": Integer,
+    "project_id": Integer,
+    "partition": Ident(NAME),
+    "qos": Ident(NAME),
+    "state": Ident(32),
+    "workload_type": Ident(32),
+}
+_COUNT_MEASURES = ("io_ops", "jobs_started", "jobs_ended", "jobs_carried", "jobs_waited")
+
+
+def _rollup(name: str, keys: tuple[str, ...]) -> Table:
+    """A usage rollup: ``keys`` (a subset of ROLLUP_KEYS, ``day`` first), then every measure."""
+    return Table(
+        name,
+        metadata,
+        *(Column(k, _KEY_COLUMNS[k], nullable=False) for k in keys),
+        *(
+            Column(m, BigInteger if m in _COUNT_MEASURES else Double, nullable=False)
+            for m in ROLLUP_MEASURES
+        ),
+        UniqueConstraint(*keys, name=f"uq_{name}_key"),
+    )
+
+
+usage_daily = _rollup("usage_daily", ROLLUP_KEYS)
+
+# Coarser rollups of the same figures, kept by meterbook.store.cubes in the same transaction
+# as usage_daily; queries answer from the smallest one that has what they group and filter on.
+#: Per day and cluster (the daily series of a cluster or source).
+CLUSTER_DAY_KEYS = ("day", "source_id", "resource_id")
+usage_daily_clusters = _rollup("usage_daily_clusters", CLUSTER_DAY_KEYS)
+#: Per day and account (project).
+PROJECT_DAY_KEYS = ("day", "source_id", "resource_id", "project_id")
+usage_daily_projects = _rollup("usage_daily_projects", PROJECT_DAY_KEYS)
+#: Per month, account and user; ``day`` is the first day of the month and ``jobs_carried``
+#: the jobs carried into that day (what "running in the month" adds to the jobs started).
+USER_MONTH_KEYS = ("day", "source_id", "resource_id", "project_id", "user_id")
+usage_monthly_users = _rollup("usage_monthly_users", USER_MONTH_KEYS)
 
 # The IO-log and metric tables share this metadata.
 from meterbook.store import (  # noqa: E402, F401

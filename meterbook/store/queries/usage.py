@@ -11,20 +11,20 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Table,
     and_,
     case,
     func,
     literal,
     select,
 )
-from sqlalchemy.sql.elements import KeyedColumnElement
 
 from meterbook.errors import ConfigError
 from meterbook.periods import Period
+from meterbook.store.cubes import Cube, choose
 from meterbook.store.dialect import month_of
-from meterbook.store.schema import projects, resources, sources, usage_daily, users
+from meterbook.store.schema import projects, resources, sources, users
 
-d = usage_daily.c
 TIME_DIMENSIONS = ("day", "month")
 #: ``--by`` names and what they group on.
 DIMENSIONS = (
@@ -96,24 +96,55 @@ class UsageReport:
     filters: UsageFilters = field(default_factory=UsageFilters)
 
 
-def _dimension(conn: Connection, name: str) -> ColumnElement[Any]:
-    columns: dict[str, ColumnElement[Any]] = {
-        "user": users.c.name,
-        "account": projects.c.name,
-        "project": projects.c.name,
-        "cluster": resources.c.name,
-        "source": sources.c.name,
-        "partition": d.partition,
-        "qos": d.qos,
-        "state": d.state,
-        "workload": d.workload_type,
-        "day": d.day,
-    }
+#: The rollup key column each dimension (other than time) groups or filters on.
+_KEY_OF = {
+    "user": "user_id",
+    "account": "project_id",
+    "project": "project_id",
+    "cluster": "resource_id",
+    "source": "source_id",
+    "partition": "partition",
+    "qos": "qos",
+    "state": "state",
+    "workload": "workload_type",
+}
+#: The org-model table behind an id key column, whose name is shown and filtered on.
+_NAMES = {"user_id": users, "project_id": projects, "resource_id": resources, "source_id": sources}
+
+
+def _filter_pairs(filters: UsageFilters) -> list[tuple[str, tuple[str, ...]]]:
+    return [
+        ("resource_id", filters.clusters),
+        ("user_id", filters.users),
+        ("project_id", filters.accounts),
+        ("partition", filters.partitions),
+        ("qos", filters.qos),
+        ("state", tuple(s.upper() for s in filters.states)),
+        ("source_id", filters.sources),
+    ]
+
+
+def rollup_for(period: Period, by: Sequence[str], filters: UsageFilters) -> Cube:
+    """The smallest rollup that answers usage over ``period`` grouped by ``by`` with
+    ``filters`` (see :mod:`meterbook.store.cubes`)."""
+    columns = set()
+    for name in by:
+        if name in TIME_DIMENSIONS:
+            continue
+        if name not in _KEY_OF:
+            raise ConfigError(f"--by: unknown dimension {name!r} (use {', '.join(DIMENSIONS)})")
+        columns.add(_KEY_OF[name])
+    columns |= {column for column, values in _filter_pairs(filters) if values}
+    return choose(columns, period, by_day="day" in by)
+
+
+def _dimension(conn: Connection, name: str, cube: Table) -> ColumnElement[Any]:
     if name == "month":
-        return month_of(conn, d.day)
-    if name not in columns:
-        raise ConfigError(f"--by: unknown dimension {name!r} (use {', '.join(DIMENSIONS)})")
-    return columns[name]
+        return month_of(conn, cube.c.day)
+    if name == "day":
+        return cube.c.day
+    key = _KEY_OF[name]
+    return _NAMES[key].c.name if key in _NAMES else cube.c[key]
 
 
 def _first_days(period: Period, by: Sequence[str]) -> list[date] | None:
@@ -125,7 +156,8 @@ def _first_days(period: Period, by: Sequence[str]) -> list[date] | None:
     return [period.start]
 
 
-def _measures(first_days: list[date] | None) -> list[ColumnElement[Any]]:
+def _measures(first_days: list[date] | None, cube: Table) -> list[ColumnElement[Any]]:
+    d = cube.c
     carried: ColumnElement[Any] = d.jobs_carried
     if first_days is not None:
         carried = case((d.day.in_(first_days), d.jobs_carried), else_=literal(0))
@@ -143,26 +175,21 @@ def _measures(first_days: list[date] | None) -> list[ColumnElement[Any]]:
     ]
 
 
-def _base(stmt: Select[Any], period: Period, filters: UsageFilters) -> Select[Any]:
-    stmt = (
-        stmt.select_from(usage_daily)
-        .outerjoin(users, users.c.id == d.user_id)
-        .outerjoin(projects, projects.c.id == d.project_id)
-        .outerjoin(resources, resources.c.id == d.resource_id)
-        .outerjoin(sources, sources.c.id == d.source_id)
-        .where(and_(d.day >= period.start, d.day < period.end))
-    )
-    pairs: list[tuple[KeyedColumnElement[Any], tuple[str, ...]]] = [
-        (resources.c.name, filters.clusters),
-        (users.c.name, filters.users),
-        (projects.c.name, filters.accounts),
-        (d.partition, filters.partitions),
-        (d.qos, filters.qos),
-        (d.state, tuple(s.upper() for s in filters.states)),
-        (sources.c.name, filters.sources),
-    ]
-    for column, values in pairs:
+def _base(
+    stmt: Select[Any], period: Period, filters: UsageFilters, by: Sequence[str], cube: Table
+) -> Select[Any]:
+    """``stmt`` over ``cube`` in ``period`` with ``filters``, joined to the names it needs."""
+    d = cube.c
+    pairs = _filter_pairs(filters)
+    wanted = {_KEY_OF[b] for b in by if b in _KEY_OF} | {k for k, v in pairs if v}
+    source: Any = cube
+    for key, table in _NAMES.items():
+        if key in wanted:
+            source = source.outerjoin(table, table.c.id == d[key])
+    stmt = stmt.select_from(source).where(and_(d.day >= period.start, d.day < period.end))
+    for key, values in pairs:
         if values:
+            column = _NAMES[key].c.name if key in _NAMES else d[key]
             stmt = stmt.where(column.in_(values))
     return stmt
 
@@ -211,9 +238,10 @@ def usage_summary(
     by = tuple(dict.fromkeys("account" if b == "project" else b for b in by))
     if top is not None and top < 1:
         raise ConfigError("--top must be at least 1")
-    dims = [_dimension(conn, b).label(f"g{i}") for i, b in enumerate(by)]
-    measures = _measures(_first_days(period, by))
-    stmt = _base(select(*dims, *measures), period, filters)
+    cube = rollup_for(period, by, filters).table
+    dims = [_dimension(conn, b, cube).label(f"g{i}") for i, b in enumerate(by)]
+    measures = _measures(_first_days(period, by), cube)
+    stmt = _base(select(*dims, *measures), period, filters, by, cube)
     time_positions = [i for i, b in enumerate(by) if b in TIME_DIMENSIONS]
     if dims:
         stmt = stmt.group_by(*(dim.element for dim in dims))
@@ -227,8 +255,9 @@ def usage_summary(
     rows = [r for r in rows if any(getattr(r, m) for m in MEASURES if m != "avg_wait_hours")]
     if top:
         rows = _top(rows, top, [i for i in range(n) if i not in time_positions])
+    whole = rollup_for(period, (), filters).table
     total_values = conn.execute(
-        _base(select(*_measures(_first_days(period, ()))), period, filters)
+        _base(select(*_measures(_first_days(period, ()), whole)), period, filters, (), whole)
     ).one()
     return UsageReport(period, by, rows, _row(total_values, ()), filters)
 
