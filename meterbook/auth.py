@@ -102,6 +102,14 @@ class Principal:
     def may_see_team(self, name: str) -> bool:
         return self.reads_everything or (self.role == "manager" and name in self.teams)
 
+    @property
+    def report_teams(self) -> tuple[str, ...] | None:
+        """The teams whose report files this principal reads (None: every report, the whole
+        organisation's too; empty: none)."""
+        if self.reads_everything:
+            return None
+        return self.teams if self.role == "manager" else ()
+
     def may_see_project(self, name: str) -> bool:
         return self.reads_everything or (self.role == "manager" and name in self.projects)
 

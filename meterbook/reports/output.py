@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,24 +79,49 @@ def check_base(base: Path) -> Path:
     return base
 
 
-def written_files(base: Path, *, newest_first: bool = False) -> list[tuple[str, str, str, int]]:
-    """The files of the reports under ``base`` (the archive left out), as (type, period,
-    path relative to ``base``, bytes), by type and period (``newest_first``: periods reversed)."""
-    found: list[tuple[str, str, str, int]] = []
+def _report_roots(base: Path, teams: Collection[str] | None) -> list[tuple[str, Path]]:
+    """(team, folder) of the report trees under ``base`` that ``teams`` may read: the whole
+    organisation's ("") and every team's for None, else only those teams'."""
+    roots: list[tuple[str, Path]] = [] if teams is not None else [("", base)]
+    team_root = base / TEAMS
+    if team_root.is_dir():
+        for folder in sorted(team_root.iterdir()):
+            if folder.is_dir() and (teams is None or folder.name in teams):
+                roots.append((folder.name, folder))
+    return roots
+
+
+def written_files(
+    base: Path, *, newest_first: bool = False, teams: Collection[str] | None = None
+) -> list[tuple[str, str, str, str, int]]:
+    """The files of the reports under ``base`` (the archive left out), as (team, type, period,
+    path relative to ``base``, bytes); team is "" for the whole organisation's reports. By team,
+    type and period (``newest_first``: periods reversed). ``teams``: only those teams' reports
+    (None: every report)."""
+    found: list[tuple[str, str, str, str, int]] = []
     if not base.is_dir():
         return found
-    for folder in sorted(base.glob("*/*/"), reverse=newest_first):
-        if folder.parts[-2] == ARCHIVE or not folder.is_dir():
-            continue
-        for item in sorted(folder.iterdir()):
-            if item.is_file():
-                found.append((folder.parts[-2], folder.parts[-1],
-                              item.relative_to(base).as_posix(), item.stat().st_size))  # fmt: skip
+    for team, root in _report_roots(base, teams):
+        for folder in sorted(root.glob("*/*/"), reverse=newest_first):
+            kind = folder.parts[-2]
+            if kind == ARCHIVE or (not team and kind == TEAMS) or not folder.is_dir():
+                continue
+            for item in sorted(folder.iterdir()):
+                if item.is_file():
+                    name = item.relative_to(base).as_posix()
+                    found.append((team, kind, folder.parts[-1], name, item.stat().st_size))
     return found
 
 
-def file_under(base: Path, relative: str) -> Path | None:
-    """The report file ``relative`` names under ``base``, or None (missing, or outside)."""
+def file_under(base: Path, relative: str, teams: Collection[str] | None = None) -> Path | None:
+    """The report file ``relative`` names under ``base``, or None (missing, outside, or, with
+    ``teams``, not a report of one of those teams)."""
     root = base.resolve()
     target = (root / relative).resolve()
-    return target if root in target.parents and target.is_file() else None
+    if root not in target.parents or not target.is_file():
+        return None
+    if teams is not None:
+        parts = target.relative_to(root).parts
+        if len(parts) < 3 or parts[0] != TEAMS or parts[1] not in teams:
+            return None
+    return target

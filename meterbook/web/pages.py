@@ -74,7 +74,7 @@ NAV_ALL = (
     ("/imports", "Imports"),
     ("/admin", "Admin"),
 )
-NAV_MANAGER = ("/", "/explorer", "/users", "/projects", "/teams", "/spend")
+NAV_MANAGER = ("/", "/explorer", "/users", "/projects", "/teams", "/spend", "/reports")
 NAV_MEMBER = ("/", "/explorer")
 MEASURE_TITLES = {
     "cpu_hours": "CPU hours",
@@ -1173,16 +1173,24 @@ def _with_budget_line(
     return Chart(base.name, base.title, spec)
 
 
+def _report_teams(who: Principal) -> tuple[str, ...] | None:
+    teams = who.report_teams
+    if teams == ():
+        raise _forbid()
+    return teams
+
+
 def reports_page(request: Request, who: PageWho) -> HTMLResponse:
-    _reader(who)
-    rows = written_files(Path(request.app.state.settings.reports_directory), newest_first=True)
+    base = Path(request.app.state.settings.reports_directory)
+    found = written_files(base, newest_first=True, teams=_report_teams(who))
+    rows = [(team or "(organisation)", *rest) for team, *rest in found]
     blocks = [
         table(
             "Report files",
-            ["type", "period", "file", "bytes"],
+            ["team", "type", "period", "file", "bytes"],
             rows,
-            numeric_from=3,
-            links={2: "/reports/file/{}"},
+            numeric_from=4,
+            links={3: "/reports/file/{}"},
             wide=True,
             note="Written by `meterbook report` and the scheduler; the newest "
             "of each type and period (older ones are in archive/).",
@@ -1192,8 +1200,8 @@ def reports_page(request: Request, who: PageWho) -> HTMLResponse:
 
 
 def report_file(request: Request, who: PageWho, path: str) -> Response:
-    _reader(who)
-    target = file_under(Path(request.app.state.settings.reports_directory), path)
+    base = Path(request.app.state.settings.reports_directory)
+    target = file_under(base, path, _report_teams(who))
     if target is None:
         raise HTTPException(404, "no such report file")
     return FileResponse(target)

@@ -90,5 +90,26 @@ def test_reports_run_list_download(site: Site, tmp_path: Path) -> None:
     first = listed[0]["file"]
     assert root.get(f"/api/v1/reports/files/{first}").status_code == 200
     assert root.get("/api/v1/reports/files/../../etc/passwd").status_code == 404
-    assert _as(app, "mia").get("/api/v1/reports").status_code == 403
+    assert all(r["team"] == "" for r in listed)
     assert root.post("/api/v1/reports", json={"type": "nope"}).status_code == 422
+    # A manager produces and reads their team's reports, and no one else's.
+    mia = _as(app, "mia")
+    assert mia.get("/api/v1/reports").json()["rows"] == []
+    assert mia.get(f"/api/v1/reports/files/{first}").status_code == 404
+    team = {"type": "usage", "period": "2026-10", "formats": ["csv"]}
+    assert mia.post("/api/v1/reports", json=team).status_code == 403
+    assert mia.post("/api/v1/reports", json={**team, "team": "web"}).status_code == 403
+    assert mia.post("/api/v1/reports", json={**team, "team": "ml"}).status_code == 201
+    assert root.post("/api/v1/reports", json={**team, "team": "web"}).status_code == 201
+    theirs = mia.get("/api/v1/reports").json()["rows"]
+    assert theirs and {r["team"] for r in theirs} == {"ml"}
+    assert all(r["file"].startswith("teams/ml/usage/2026-10/") for r in theirs)
+    assert mia.get(f"/api/v1/reports/files/{theirs[0]['file']}").status_code == 200
+    web_file = theirs[0]["file"].replace("teams/ml/", "teams/web/")
+    assert root.get(f"/api/v1/reports/files/{web_file}").status_code == 200
+    assert mia.get(f"/api/v1/reports/files/{web_file}").status_code == 404
+    everything = _as(app, "ana").get("/api/v1/reports").json()["rows"]
+    assert {r["team"] for r in everything} == {"", "ml", "web"}
+    csv_rows = _as(app, "ana").get("/api/v1/reports", params={"format": "csv"}).text
+    assert csv_rows.splitlines()[0] == "team,type,period,file,bytes"
+    assert _as(app, "alice").get("/api/v1/reports").status_code == 403

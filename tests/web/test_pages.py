@@ -83,7 +83,7 @@ def test_every_page_renders_for_an_admin(site: Site) -> None:
         ("ana", ("/", "/spend", "/io", "/users/carol", "/teams/web"), ("/admin",)),
         (
             "mia",
-            ("/", "/spend", "/teams/ml", "/users/bob", "/projects/astro"),
+            ("/", "/spend", "/teams/ml", "/users/bob", "/projects/astro", "/reports"),
             (
                 "/teams/web",
                 "/users/carol",
@@ -93,13 +93,21 @@ def test_every_page_renders_for_an_admin(site: Site) -> None:
                 "/imports",
                 "/admin",
                 "/divisions",
-                "/reports",
             ),
         ),
         (
             "alice",
             ("/", "/explorer", "/users/alice"),
-            ("/users/bob", "/spend", "/projects", "/teams", "/io", "/admin", "/imports"),
+            (
+                "/users/bob",
+                "/spend",
+                "/projects",
+                "/teams",
+                "/io",
+                "/admin",
+                "/imports",
+                "/reports",
+            ),
         ),
     ],
 )

@@ -332,15 +332,26 @@ def add_rate_version(request: Request, who: Admin, body: RateIn) -> JSONResponse
     )
 
 
+def _report_teams(who: Principal) -> tuple[str, ...] | None:
+    teams = who.report_teams
+    if teams == ():
+        raise forbid("report files are for admins, analysts and the managers of their teams")
+    return teams
+
+
 @router.get("/reports", summary="Report files written (newest of each type and period)")
-def reports(request: Request, who: Reader, format: Format = "json") -> Response:
-    rows = written_files(Path(request.app.state.settings.reports_directory))
-    return table_response(format, ("type", "period", "file", "bytes"), rows, filename="reports.csv")
+def reports(request: Request, who: Who, format: Format = "json") -> Response:
+    """The whole organisation's reports and every team's (a manager: their teams' only)."""
+    base = Path(request.app.state.settings.reports_directory)
+    rows = written_files(base, teams=_report_teams(who))
+    columns = ("team", "type", "period", "file", "bytes")
+    return table_response(format, columns, rows, filename="reports.csv")
 
 
 @router.get("/reports/files/{path:path}", summary="Download a report file")
-def report_download(request: Request, who: Reader, path: str) -> Response:
-    target = file_under(Path(request.app.state.settings.reports_directory), path)
+def report_download(request: Request, who: Who, path: str) -> Response:
+    base = Path(request.app.state.settings.reports_directory)
+    target = file_under(base, path, _report_teams(who))
     if target is None:
         return JSONResponse({"message": "no such report file"}, status_code=404)
     return FileResponse(target)
@@ -353,10 +364,15 @@ class ReportRun(BaseModel):
     team: str | None = Field(default=None, max_length=120)
 
 
-@router.post("/reports", summary="Produce a report now (admin)", status_code=201)
-def run_report(request: Request, who: Admin, body: ReportRun) -> JSONResponse:
+@router.post(
+    "/reports", summary="Produce a report now (admin; a manager: their team's)", status_code=201
+)
+def run_report(request: Request, who: Who, body: ReportRun) -> JSONResponse:
+    """An admin produces any report; a manager the reports of one of their teams."""
     from meterbook.reports import period_of, produce
 
+    if not who.is_admin and not (who.role == "manager" and body.team in who.teams):
+        raise forbid("only an admin, or a manager for one of their teams, produces reports")
     settings = request.app.state.settings
     try:
         period = period_of(settings, body.period)
