@@ -88,6 +88,26 @@ class CollectResult:
     seconds: float = 0.0
     run_id: int | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """What ``meterbook collect --json`` prints and the API answers."""
+        data: dict[str, Any] = {
+            "source": self.source,
+            "kind": self.kind,
+            "from": self.window.start.isoformat(),
+            "to": self.window.end.isoformat(),
+            "samples": self.samples,
+            "new_samples": self.new_samples,
+            "without_data": [{"metric": m, "instance": i} for m, i in self.empty],
+            "calls": self.calls,
+            "retries": self.retries,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.usage is not None:
+            u = self.usage
+            data["workloads"] = {"run": u.run_id, "inserted": u.inserted, "updated": u.updated,
+                                 "unchanged": u.unchanged, "rejected": u.rejected}  # fmt: skip
+        return data
+
     def summary(self) -> str:
         parts = []
         if self.usage is not None:
@@ -174,6 +194,37 @@ def collect(
     if isinstance(config, CmlSource):
         return _collect_cml(store, settings, config, period, env, now, progress)
     return _collect_alibaba(store, settings, config, period, env, now, progress)
+
+
+def describe_source(config: CmlSource | AlibabaSource) -> tuple[str, str, str, str]:
+    """(name, type, where it is, what it collects) of a configured source."""
+    if isinstance(config, CmlSource):
+        what = "workloads" + (
+            f", series {', '.join(config.timeseries)}" if config.timeseries else ""
+        )
+        return config.name, config.type, config.url or "$CDSW_API_URL", what
+    where = config.endpoint or f"metrics.{config.region}.aliyuncs.com"
+    count = len(config.instances())
+    return config.name, config.type, where, f"{count} instances every {config.period} s"
+
+
+def check_source(
+    config: CmlSource | AlibabaSource, settings: Settings, env: Mapping[str, str] | None = None
+) -> str:
+    """One small call to the source with its credentials; what it answered, or raises."""
+    env = os.environ if env is None else env
+    if isinstance(config, CmlSource):
+        with cml_client(config, env) as client:
+            return f"{client.check():,} workloads visible"
+    base = settings.config_file.parent if settings.config_file else None
+    instances = config.instances()
+    if not instances:
+        return "no instances in the inventory"
+    _env, _group, first = instances[0]
+    kind = first.instance_kind
+    metric = config.metrics.get(kind, [""])[0]  # type: ignore[call-overload]
+    cms_client(config, env, base).check(NAMESPACES[kind], metric, first.id)
+    return f"{metric} of {first.label} answered"
 
 
 def cml_client(config: CmlSource, env: Mapping[str, str]) -> CmlClient:

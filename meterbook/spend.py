@@ -18,7 +18,7 @@ import io
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -222,27 +222,38 @@ def read_match_rules(conn: Connection, text: str, source: str) -> list[MatchRule
     missing = [c for c in ("rank", "groupname", "textmatch") if c not in header]
     if missing:
         raise InputError(f"{source}: line 1: missing column(s) {', '.join(missing)}")
+    rows = (
+        (f"{source}: line {reader.line_num}", {k.strip().lower(): v for k, v in raw.items() if k})
+        for raw in reader
+    )
+    return match_rules_from(conn, rows)
+
+
+def match_rules_from(
+    conn: Connection, rows: Iterable[tuple[str, Mapping[str, Any]]]
+) -> list[MatchRule]:
+    """Rules from (where, row) pairs with the CSV's columns (``ruleid`` optional: numbered in
+    order); errors start with the row's ``where``."""
     rules: list[MatchRule] = []
     seen: set[int] = set()
-    for index, raw in enumerate(reader, 2):
-        row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-        where = f"{source}: line {reader.line_num}"
+    for where, raw in rows:
+        row = {k: "" if v is None else str(v).strip() for k, v in raw.items()}
         try:
             rule_id = int(row.get("ruleid") or len(rules) + 1)
-            rank = int(row["rank"])
+            rank = int(row.get("rank", ""))
         except ValueError:
             raise InputError(f"{where}: ruleid and rank must be whole numbers") from None
         if rule_id in seen:
             raise InputError(f"{where}: ruleid {rule_id} appears twice")
         seen.add(rule_id)
-        if not row["groupname"]:
+        if not row.get("groupname"):
             raise InputError(f"{where}: groupname is empty")
         field_name = row.get("field") or "metric"
         if field_name not in MATCH_FIELDS:
             raise InputError(f"{where}: field must be one of {', '.join(MATCH_FIELDS)}")
         try:
             rule = MatchRule(
-                id=rule_id, rank=rank, group=row["groupname"], textmatch=row["textmatch"],
+                id=rule_id, rank=rank, group=row["groupname"], textmatch=row.get("textmatch", ""),
                 provider_id=_provider_ref(conn, row.get("prvid", ""), f"{where}: prvid"),
                 field=field_name, scalefactor=row.get("scalefactor") or None,
                 scaleunit=row.get("scaleunit") or None,
@@ -250,7 +261,6 @@ def read_match_rules(conn: Connection, text: str, source: str) -> list[MatchRule
             Matcher([rule])
         except ConfigError as exc:
             raise InputError(f"{where}: {exc}") from None
-        del index
         rules.append(rule)
     return rules
 

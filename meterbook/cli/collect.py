@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,8 +11,8 @@ from meterbook.cli.context import AppContext, F, pass_app, stacked
 from meterbook.cli.output import format_option, print_csv, print_json, print_table, rounded
 from meterbook.collecting import (
     CollectResult,
-    cml_client,
-    cms_client,
+    check_source,
+    describe_source,
     requested_period,
     source_config,
 )
@@ -23,7 +22,6 @@ from meterbook.collecting import (
 from meterbook.errors import MeterbookError
 from meterbook.periods import Period, day_start, previous_month
 from meterbook.settings import Settings
-from meterbook.sources import NAMESPACES, AlibabaSource, CmlSource
 from meterbook.store.queries.metrics import (
     GRAINS,
     LEVELS,
@@ -82,7 +80,7 @@ Examples:
 @pass_app
 def list_sources(app: AppContext, fmt: str) -> None:
     """List the configured sources."""
-    rows = [_describe(c) for c in app.settings().sources.values()]
+    rows = [describe_source(c) for c in app.settings().sources.values()]
     columns = ["name", "type", "where", "collects"]
     if fmt == "json":
         print_json([dict(zip(columns, r, strict=True)) for r in rows])
@@ -93,17 +91,6 @@ def list_sources(app: AppContext, fmt: str) -> None:
                    "(see docs/collectors.md)")  # fmt: skip
     else:
         print_table(columns, rows, title="Sources", numeric_from=len(columns))
-
-
-def _describe(config: CmlSource | AlibabaSource) -> tuple[str, str, str, str]:
-    if isinstance(config, CmlSource):
-        what = "workloads" + (
-            f", series {', '.join(config.timeseries)}" if config.timeseries else ""
-        )
-        return config.name, config.type, config.url or "$CDSW_API_URL", what
-    where = config.endpoint or f"metrics.{config.region}.aliyuncs.com"
-    count = len(config.instances())
-    return config.name, config.type, where, f"{count} instances every {config.period} s"
 
 
 @sources.command("check", epilog="""\b
@@ -121,7 +108,7 @@ def check_sources(app: AppContext, names: tuple[str, ...]) -> None:
     for name in chosen:
         config = source_config(settings, name)
         try:
-            detail = _check(config, settings)
+            detail = check_source(config, settings)
         except MeterbookError as exc:
             failed += 1
             click.echo(f"{name}: FAILED: {exc}")
@@ -129,21 +116,6 @@ def check_sources(app: AppContext, names: tuple[str, ...]) -> None:
             click.echo(f"{name}: ok ({detail})")
     if failed:
         raise SystemExit(5)
-
-
-def _check(config: CmlSource | AlibabaSource, settings: Settings) -> str:
-    if isinstance(config, CmlSource):
-        with cml_client(config, os.environ) as client:
-            return f"{client.check():,} workloads visible"
-    base = settings.config_file.parent if settings.config_file else None
-    instances = config.instances()
-    if not instances:
-        return "no instances in the inventory"
-    _env, _group, first = instances[0]
-    kind = first.instance_kind
-    metric = config.metrics.get(kind, [""])[0]  # type: ignore[call-overload]
-    cms_client(config, os.environ, base).check(NAMESPACES[kind], metric, first.id)
-    return f"{metric} of {first.label} answered"
 
 
 @click.command(epilog="""\b
@@ -174,23 +146,7 @@ def collect(app: AppContext, name: str, period: str | None, start: str | None, e
 def _report(result: CollectResult, as_json: bool) -> None:
     w = result.window
     if as_json:
-        data: dict[str, Any] = {
-            "source": result.source,
-            "kind": result.kind,
-            "from": w.start.isoformat(),
-            "to": w.end.isoformat(),
-            "samples": result.samples,
-            "new_samples": result.new_samples,
-            "without_data": [{"metric": m, "instance": i} for m, i in result.empty],
-            "calls": result.calls,
-            "retries": result.retries,
-            "seconds": round(result.seconds, 3),
-        }
-        if result.usage is not None:
-            u = result.usage
-            data["workloads"] = {"run": u.run_id, "inserted": u.inserted, "updated": u.updated,
-                                 "unchanged": u.unchanged, "rejected": u.rejected}  # fmt: skip
-        print_json(data)
+        print_json(result.as_dict())
         return
     span = f"{w.start:%Y-%m-%d %H:%M} .. {w.end:%Y-%m-%d %H:%M} UTC ({w.label})"
     click.echo(f"{result.source}: {span}")
