@@ -264,7 +264,7 @@ def demo(app: AppContext, folder: Path, jobs: int, serve: bool, port: int) -> No
         store.engine.dispose()
         return
     try:
-        extras.serve(store, settings, login, port)
+        extras.serve(settings, login, port)
     finally:
         store.engine.dispose()
 

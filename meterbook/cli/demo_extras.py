@@ -185,16 +185,22 @@ def web_accounts(store: Store) -> DemoLogin:
     return DemoLogin("admin", password)
 
 
-def serve(store: Store, settings: Settings, login: DemoLogin, port: int) -> None:
-    """Serve the dashboard on the demo ledger until Ctrl-C."""
+def serve(settings: Settings, login: DemoLogin, port: int) -> None:
+    """Serve the dashboard on the demo ledger until Ctrl-C (with pooled connections, as
+    ``meterbook serve`` does)."""
     import uvicorn
 
+    from meterbook.store.core import open_store
     from meterbook.web import create_app
 
+    store = open_store(settings, pooled=True)
     app = create_app(settings, store)
     click.echo(
         f"\nDashboard: http://127.0.0.1:{port}/  sign in as {login.login} / {login.password}\n"
         f"(also {DEMO_MANAGER[0]}, manager of {DEMO_MANAGER[1]}, with the same password; "
         "API docs at /api/v1/docs; Ctrl-C stops)"
     )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        store.engine.dispose()

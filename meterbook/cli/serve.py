@@ -24,10 +24,11 @@ def serve(app: AppContext, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from meterbook import auth
+    from meterbook.store.core import open_store
     from meterbook.web import create_app
 
     settings = app.settings()
-    store = app.store()
+    store = open_store(settings, pooled=True)
     with store.engine.connect() as conn:
         if not auth.has_admin(conn):
             click.echo("no admin account yet: create one with `meterbook users create NAME "

@@ -38,9 +38,10 @@ def _get_meta(conn: Connection, key: str) -> str | None:
     return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
 
-def open_store(settings: Settings) -> Store:
-    """Open an existing, up-to-date ledger (or fail with what to do)."""
-    engine = open_engine(settings)
+def open_store(settings: Settings, *, pooled: bool = False) -> Store:
+    """Open an existing, up-to-date ledger (or fail with what to do); ``pooled``: keep
+    connections open for reuse (a server)."""
+    engine = open_engine(settings, pooled=pooled)
     ping(engine)
     migrate.check_schema(engine, display_url(engine.url))
     with engine.connect() as conn:

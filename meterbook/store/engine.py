@@ -50,11 +50,13 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.close()
 
 
-def open_engine(settings: Settings, *, create: bool = False) -> Engine:
+def open_engine(settings: Settings, *, create: bool = False, pooled: bool = False) -> Engine:
     """An engine for the configured database.
 
     A SQLite file must exist unless ``create`` is true (``init``, ``db upgrade``): a typo in a
-    path should not silently make an empty ledger.
+    path should not silently make an empty ledger. SQLite connections are opened for each use
+    (nothing held across a fork or a deleted file) unless ``pooled`` (a long-running server,
+    where opening a connection and setting its pragmas would cost more than most queries).
     """
     url = database_url(settings)
     backend = url.get_backend_name()
@@ -70,7 +72,8 @@ def open_engine(settings: Settings, *, create: bool = False) -> Engine:
                 )
             if create:
                 file.parent.mkdir(parents=True, exist_ok=True)
-        kwargs["poolclass"] = NullPool
+        if not pooled:
+            kwargs["poolclass"] = NullPool
     elif backend == "postgresql":
         # No server-side prepared statements: a generic plan made while a table was empty
         # (a sequential scan) would be kept while the import fills it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,10 @@ Acme,p-2,Two,Storage,Usage,4,EUR,2026-10-02 00:00:00,2026-10-02 01:00:00,disk GB
 """
 
 
-def _groups(client: TestClient) -> list[tuple[str, str]]:
+def _groups(client: TestClient) -> list[tuple[str, Decimal]]:
+    """(group, billed cost) per line group; the decimal's scale is the database's own."""
     rows = client.get("/api/v1/spend", params={"period": "2026-10", "by": "group"}).json()
-    return sorted((r["group"], r["billed_cost"]) for r in rows["rows"])
+    return sorted((r["group"], Decimal(r["billed_cost"])) for r in rows["rows"])
 
 
 def test_match_rules_are_written_by_admins_and_regroup_the_lines(
@@ -40,7 +42,7 @@ def test_match_rules_are_written_by_admins_and_regroup_the_lines(
     done = root.put("/api/v1/match-rules", json=rules)
     assert done.status_code == 200, done.text
     assert done.json() == {"rules": 2, "lines_moved": 2}
-    assert _groups(root) == [("Rest", "4"), ("VMs", "10.5")]
+    assert _groups(root) == [("Rest", Decimal("4")), ("VMs", Decimal("10.5"))]
     listed = ana.get("/api/v1/match-rules").json()["rows"]
     assert [(r["ruleid"], r["groupname"], r["field"]) for r in listed] == [
         (1, "VMs", "metric"),
@@ -55,7 +57,7 @@ def test_match_rules_are_written_by_admins_and_regroup_the_lines(
     )
     assert added.status_code == 201, added.text
     assert added.json() == {"rules": 3, "lines_moved": 1}
-    assert _groups(root) == [("Storage", "4"), ("VMs", "10.5")]
+    assert _groups(root) == [("Storage", Decimal("4")), ("VMs", Decimal("10.5"))]
     assert root.delete("/api/v1/match-rules/3").json() == {"rules": 2, "lines_moved": 1}
     assert root.delete("/api/v1/match-rules/3").status_code == 404
     # A bad rule changes nothing and names itself.
@@ -67,7 +69,7 @@ def test_match_rules_are_written_by_admins_and_regroup_the_lines(
     assert bad.json()["detail"][0]["loc"][-1] == "rules[0]"
     assert "textmatch" in bad.json()["detail"][0]["msg"]
     assert root.put("/api/v1/match-rules", json={"rules": [{"rank": "x"}]}).status_code == 422
-    assert _groups(root) == [("Rest", "4"), ("VMs", "10.5")]
+    assert _groups(root) == [("Rest", Decimal("4")), ("VMs", Decimal("10.5"))]
     for refused in (ana, mia):
         assert refused.put("/api/v1/match-rules", json=rules).status_code == 403
         assert refused.delete("/api/v1/match-rules/1").status_code == 403
