@@ -45,9 +45,8 @@ from meterbook.store.queries.spend import (
 from meterbook.store.queries.usage import MEASURES, UsageFilters, usage_summary
 from meterbook.store.schema import divisions, projects, teams
 from meterbook.web.api.admin import set_session_cookie, sign_in
-from meterbook.web.api.spend import teams_in_scope
-from meterbook.web.api.usage import scoped_filters
-from meterbook.web.common import RowId
+from meterbook.web.common import RowId, forbid
+from meterbook.web.scope import report_teams, spend_teams, usage_filters
 from meterbook.web.security import CSRF_FIELD, SESSION_COOKIE, current, find_principal
 
 LOGIN_CSRF = "mb_login_csrf"
@@ -266,10 +265,6 @@ def days_of(period: Period) -> list[date]:
     return [period.start + timedelta(days=i) for i in range(period.days)]
 
 
-def _forbid(message: str = "not allowed for your role") -> HTTPException:
-    return HTTPException(403, message)
-
-
 def _api(path: str, **params: Any) -> str:
     pairs: list[tuple[str, str]] = []
     for key, value in params.items():
@@ -284,7 +279,7 @@ def _api(path: str, **params: Any) -> str:
 
 
 def _filters(who: Principal, **asked: list[str]) -> UsageFilters | None:
-    return scoped_filters(
+    return usage_filters(
         who,
         asked.get("cluster", []),
         asked.get("user", []),
@@ -369,7 +364,7 @@ def overview(request: Request, who: PageWho, period: str | None = None) -> HTMLR
         spend = None
         burn = None
         if who.reads_everything or who.role == "manager":
-            teams_ = teams_in_scope(who, [])
+            teams_ = spend_teams(who, [])
             spend = spend_summary(conn, span, ("provider",), SpendFilters(teams=teams_ or ()))
             burn = budgets.over_under(conn, span, teams_=teams_ or ())
         fresh = freshness(conn, store.zone) if who.reads_everything else []
@@ -600,7 +595,7 @@ def users_page(request: Request, who: PageWho, period: str | None = None) -> HTM
 
 def user_page(request: Request, who: PageWho, name: str, period: str | None = None) -> HTMLResponse:
     if not who.may_see_user(name):
-        raise _forbid(f"you may not read the usage of user {name!r}")
+        raise forbid(f"you may not read the usage of user {name!r}")
     span = period_of(request, period)
     store = request.app.state.store
     filters = _filters(who, user=[name])
@@ -664,7 +659,7 @@ def user_page(request: Request, who: PageWho, name: str, period: str | None = No
 
 def projects_page(request: Request, who: PageWho, period: str | None = None) -> HTMLResponse:
     if who.role == "member":
-        raise _forbid()
+        raise forbid()
     span = period_of(request, period)
     with request.app.state.store.engine.connect() as conn:
         report = _usage(conn, span, ("account",), _filters(who))
@@ -694,7 +689,7 @@ def project_page(
     request: Request, who: PageWho, name: str, period: str | None = None
 ) -> HTMLResponse:
     if not who.may_see_project(name):
-        raise _forbid(f"project {name!r} is not one of yours")
+        raise forbid(f"project {name!r} is not one of yours")
     span = period_of(request, period)
     filters = _filters(who, account=[name])
     with request.app.state.store.engine.connect() as conn:
@@ -734,9 +729,9 @@ def project_page(
 
 def teams_page(request: Request, who: PageWho, period: str | None = None) -> HTMLResponse:
     if who.role == "member":
-        raise _forbid()
+        raise forbid()
     span = period_of(request, period)
-    scope = teams_in_scope(who, [])
+    scope = spend_teams(who, [])
     with request.app.state.store.engine.connect() as conn:
         spend = spend_summary(conn, span, ("team",), SpendFilters(teams=scope or ()))
         usage = _usage(conn, span, ("account",), _filters(who))
@@ -764,7 +759,7 @@ def teams_page(request: Request, who: PageWho, period: str | None = None) -> HTM
 
 def team_page(request: Request, who: PageWho, name: str, period: str | None = None) -> HTMLResponse:
     if not who.may_see_team(name):
-        raise _forbid(f"team {name!r} is not one of yours")
+        raise forbid(f"team {name!r} is not one of yours")
     span = period_of(request, period)
     with request.app.state.store.engine.connect() as conn:
         owners = _account_teams(conn)
@@ -791,7 +786,7 @@ def team_page(request: Request, who: PageWho, name: str, period: str | None = No
 
 def divisions_page(request: Request, who: PageWho, period: str | None = None) -> HTMLResponse:
     if not who.reads_everything:
-        raise _forbid()
+        raise forbid()
     span = period_of(request, period)
     with request.app.state.store.engine.connect() as conn:
         spend = spend_summary(conn, span, ("division",))
@@ -812,7 +807,7 @@ def division_page(
     request: Request, who: PageWho, name: str, period: str | None = None
 ) -> HTMLResponse:
     if not who.reads_everything:
-        raise _forbid()
+        raise forbid()
     span = period_of(request, period)
     with request.app.state.store.engine.connect() as conn:
         spend = spend_summary(conn, span, ("team", "provider"), SpendFilters(divisions=(name,)))
@@ -834,7 +829,7 @@ def division_page(
 
 def _reader(who: Principal) -> None:
     if not who.reads_everything:
-        raise _forbid()
+        raise forbid()
 
 
 def machines_page(request: Request, who: PageWho, period: str | None = None) -> HTMLResponse:
@@ -1047,14 +1042,14 @@ def _overunder_block(request: Request, who: Principal, rows: Sequence[Any]) -> B
 
 def spend_page(request: Request, who: PageWho, period: str | None = None) -> HTMLResponse:
     if who.role == "member":
-        raise _forbid()
+        raise forbid()
     span = period_of(request, period)
     year = Period(
         span.start.replace(month=1, day=1),
         add_months(span.start.replace(month=1, day=1), 12),
         str(span.start.year),
     )
-    scope = teams_in_scope(who, [])
+    scope = spend_teams(who, [])
     filters = SpendFilters(teams=scope or ())
     with request.app.state.store.engine.connect() as conn:
         monthly = spend_summary(conn, year, ("month", "provider"), filters)
@@ -1173,16 +1168,9 @@ def _with_budget_line(
     return Chart(base.name, base.title, spec)
 
 
-def _report_teams(who: Principal) -> tuple[str, ...] | None:
-    teams = who.report_teams
-    if teams == ():
-        raise _forbid()
-    return teams
-
-
 def reports_page(request: Request, who: PageWho) -> HTMLResponse:
     base = Path(request.app.state.settings.reports_directory)
-    found = written_files(base, newest_first=True, teams=_report_teams(who))
+    found = written_files(base, newest_first=True, teams=report_teams(who))
     rows = [(team or "(organisation)", *rest) for team, *rest in found]
     blocks = [
         table(
@@ -1201,7 +1189,7 @@ def reports_page(request: Request, who: PageWho) -> HTMLResponse:
 
 def report_file(request: Request, who: PageWho, path: str) -> Response:
     base = Path(request.app.state.settings.reports_directory)
-    target = file_under(base, path, _report_teams(who))
+    target = file_under(base, path, report_teams(who))
     if target is None:
         raise HTTPException(404, "no such report file")
     return FileResponse(target)
@@ -1275,7 +1263,7 @@ def rejects_page(request: Request, who: PageWho, run_id: RowId) -> HTMLResponse:
 
 def admin_page(request: Request, who: PageWho, done: str | None = None) -> HTMLResponse:
     if not who.is_admin:
-        raise _forbid("the admin pages are for admins")
+        raise forbid("the admin pages are for admins")
     with request.app.state.store.engine.connect() as conn:
         accounts = auth.list_accounts(conn)
         tokens = auth.list_tokens(conn)
@@ -1319,7 +1307,7 @@ async def admin_budget(
     comment: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     if not who.is_admin:
-        raise _forbid("only admins set budgets")
+        raise forbid("only admins set budgets")
     try:
         with request.app.state.store.engine.begin() as conn:
             budget, outcome = budgets.set_budget(
@@ -1341,7 +1329,7 @@ async def budget_response(
     back: Annotated[str, Form(max_length=500)] = "/spend",
 ) -> Response:
     if not (who.is_admin or (who.role == "manager" and team in who.teams)):
-        raise _forbid("only an admin or a manager of the team writes its budget response")
+        raise forbid("only an admin or a manager of the team writes its budget response")
     with request.app.state.store.engine.begin() as conn:
         if budgets.get_budget(conn, month, provider, team) is None:
             raise HTTPException(404, f"no budget for {team} at {provider} in {month}")

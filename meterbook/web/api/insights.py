@@ -33,6 +33,7 @@ from meterbook.web.common import (
     table_response,
     window,
 )
+from meterbook.web.scope import accounts_in_scope, report_teams, visible_key
 from meterbook.web.security import Admin, Reader, Who
 
 router = APIRouter(prefix="/api/v1", tags=["forecasts, alerts, rating, reports"])
@@ -41,20 +42,6 @@ Names = Annotated[list[str], Query(max_length=20)]
 
 def _library(exc: ConfigError) -> FieldError:
     return FieldError(field_of(str(exc)), str(exc))
-
-
-def _visible_key(who: Principal, dimension: str, key: str) -> bool:
-    if who.reads_everything:
-        return True
-    if who.role != "manager":
-        return False
-    if dimension == "team":
-        return key in who.teams
-    if dimension in ("project", "account"):
-        return key in who.projects
-    if dimension == "user":
-        return key in who.team_users
-    return False
 
 
 @router.get("/freshness", summary="Every source with data and its last day")
@@ -115,7 +102,7 @@ def forecasts(
     rows = [
         (s.key, s.method, m.month, m.actual_to_date, m.forecast, m.lo80, m.hi80, m.lo95, m.hi95)
         for s in found
-        if _visible_key(who, by, s.key)
+        if visible_key(who, by, s.key)
         for m in s.months
     ]
     return table_response(
@@ -164,7 +151,7 @@ def anomalies(
     rows = [
         (a.day, a.kind, a.dimension, a.key, a.metric, a.expected, a.actual, a.score, a.severity)
         for a in found
-        if _visible_key(who, a.dimension, a.key)
+        if visible_key(who, a.dimension, a.key)
     ]
     return table_response(
         format, columns, rows, {"period": period_json(span)}, filename=f"anomalies-{span.label}.csv"
@@ -177,7 +164,7 @@ def _visible_alert(who: Principal, alert: alerts_lib.Alert) -> bool:
     kind, _, key = alert.subject.partition(" ")
     if kind == "allocation":
         return False
-    return who.role == "manager" and _visible_key(who, kind, key)
+    return who.role == "manager" and visible_key(who, kind, key)
 
 
 _ALERT_COLUMNS = (
@@ -243,11 +230,7 @@ def charges(
 ) -> Response:
     if who.role == "member":
         raise forbid("charges are for managers, analysts and admins")
-    if who.role == "manager":
-        outside = [a for a in account if a not in who.projects]
-        if outside:
-            raise forbid(f"account {outside[0]!r} is not a project of your teams")
-        account = account or list(who.projects) or ["\x00none"]
+    account = accounts_in_scope(who, account)
     span = window(request, period, start, end)
     try:
         with request.app.state.store.engine.connect() as conn:
@@ -332,18 +315,11 @@ def add_rate_version(request: Request, who: Admin, body: RateIn) -> JSONResponse
     )
 
 
-def _report_teams(who: Principal) -> tuple[str, ...] | None:
-    teams = who.report_teams
-    if teams == ():
-        raise forbid("report files are for admins, analysts and the managers of their teams")
-    return teams
-
-
 @router.get("/reports", summary="Report files written (newest of each type and period)")
 def reports(request: Request, who: Who, format: Format = "json") -> Response:
     """The whole organisation's reports and every team's (a manager: their teams' only)."""
     base = Path(request.app.state.settings.reports_directory)
-    rows = written_files(base, teams=_report_teams(who))
+    rows = written_files(base, teams=report_teams(who))
     columns = ("team", "type", "period", "file", "bytes")
     return table_response(format, columns, rows, filename="reports.csv")
 
@@ -351,7 +327,7 @@ def reports(request: Request, who: Who, format: Format = "json") -> Response:
 @router.get("/reports/files/{path:path}", summary="Download a report file")
 def report_download(request: Request, who: Who, path: str) -> Response:
     base = Path(request.app.state.settings.reports_directory)
-    target = file_under(base, path, _report_teams(who))
+    target = file_under(base, path, report_teams(who))
     if target is None:
         return JSONResponse({"message": "no such report file"}, status_code=404)
     return FileResponse(target)

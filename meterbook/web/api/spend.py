@@ -35,22 +35,11 @@ from meterbook.web.common import (
     table_response,
     window,
 )
+from meterbook.web.scope import spend_teams
 from meterbook.web.security import Admin, Reader, Who
 
 router = APIRouter(prefix="/api/v1", tags=["spend and budgets"])
 Names = Annotated[list[str], Query(max_length=20)]
-
-
-def teams_in_scope(who: Principal, asked: list[str]) -> tuple[str, ...] | None:
-    """The teams whose spend ``who`` may read among those asked (None: all of them)."""
-    if who.reads_everything:
-        return tuple(asked)
-    if who.role != "manager":
-        raise forbid("spend and budgets are for managers, analysts and admins")
-    outside = [t for t in asked if t not in who.teams]
-    if outside:
-        raise forbid(f"team {outside[0]!r} is not one of your teams")
-    return tuple(asked) or who.teams
 
 
 def _library_error(exc: ConfigError) -> FieldError:
@@ -83,7 +72,7 @@ def spend(
     for name in by:
         if name not in DIMENSIONS:
             raise FieldError("by", f"unknown dimension {name!r} (use {', '.join(DIMENSIONS)})")
-    teams = teams_in_scope(who, team)
+    teams = spend_teams(who, team)
     filters = SpendFilters(
         providers=tuple(provider),
         divisions=tuple(division),
@@ -179,7 +168,7 @@ def list_budgets(
     team: Names = [],  # noqa: B006
     format: Format = "json",
 ) -> Response:
-    teams = teams_in_scope(who, team)
+    teams = spend_teams(who, team)
     try:
         with request.app.state.store.engine.connect() as conn:
             found = budgets_lib.list_budgets(
@@ -288,7 +277,7 @@ def over_under(
     format: Format = "json",
 ) -> Response:
     span = window(request, period, start, end)
-    teams = teams_in_scope(who, team)
+    teams = spend_teams(who, team)
     with request.app.state.store.engine.connect() as conn:
         report = budgets_lib.over_under(
             conn, span, by_provider=by_provider, providers_=provider, teams_=teams or ()

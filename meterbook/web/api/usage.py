@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from meterbook.auth import Principal
 from meterbook.errors import ConfigError
 from meterbook.store.queries.records import COLUMNS, usage_records_page
-from meterbook.store.queries.usage import DIMENSIONS, MEASURES, UsageFilters, usage_summary
+from meterbook.store.queries.usage import DIMENSIONS, MEASURES, usage_summary
 from meterbook.web.common import (
     FieldError,
     Format,
@@ -19,11 +18,11 @@ from meterbook.web.common import (
     SprintText,
     ToText,
     field_of,
-    forbid,
     period_json,
     table_response,
     window,
 )
+from meterbook.web.scope import usage_filters
 from meterbook.web.security import Who
 
 router = APIRouter(prefix="/api/v1/usage", tags=["usage"])
@@ -32,42 +31,6 @@ By = Annotated[
     list[str],
     Query(description=f"Group by (repeat): {', '.join(DIMENSIONS)}", max_length=4),
 ]
-
-
-def scoped_filters(
-    who: Principal,
-    clusters: list[str],
-    users: list[str],
-    accounts: list[str],
-    partitions: list[str],
-    qos: list[str],
-    states: list[str],
-    sources: list[str],
-) -> UsageFilters | None:
-    """The filters asked for, narrowed to what ``who`` may read; None: nothing visible.
-
-    A manager reads the accounts (projects) of their teams; a member only their own ledger
-    user. Asking for anything outside that is refused (403), never silently widened."""
-    if who.role == "member":
-        if any(u != who.ledger_user for u in users):
-            raise forbid("a member reads only their own usage")
-        users = [who.ledger_user or ""]
-    elif who.role == "manager":
-        outside = [a for a in accounts if a not in who.projects]
-        if outside:
-            raise forbid(f"account {outside[0]!r} is not a project of your teams")
-        accounts = accounts or list(who.projects)
-        if not accounts:
-            return None
-    return UsageFilters(
-        tuple(clusters),
-        tuple(users),
-        tuple(accounts),
-        tuple(partitions),
-        tuple(qos),
-        tuple(states),
-        tuple(sources),
-    )
 
 
 @router.get("", summary="Usage aggregates")
@@ -96,7 +59,7 @@ def usage(
     for name in by:
         if name not in DIMENSIONS:
             raise FieldError("by", f"unknown dimension {name!r} (use {', '.join(DIMENSIONS)})")
-    filters = scoped_filters(who, cluster, user, account, partition, qos, state, source)
+    filters = usage_filters(who, cluster, user, account, partition, qos, state, source)
     columns = [*by, *MEASURES]
     extra = {"period": period_json(span), "by": by}
     if filters is None:
@@ -134,7 +97,7 @@ def records(
 ) -> Response:
     """The records behind an aggregate, newest first, a page at a time (same filters)."""
     span = window(request, period, start, end, sprint)
-    filters = scoped_filters(who, cluster, user, account, partition, qos, state, source)
+    filters = usage_filters(who, cluster, user, account, partition, qos, state, source)
     extra = {"period": period_json(span), "page": page, "page_size": page_size}
     if filters is None:
         return table_response(format, COLUMNS, [], extra | {"total": 0})
