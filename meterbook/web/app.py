@@ -19,7 +19,7 @@ from meterbook.errors import ConfigError, ConflictError, MeterbookError
 from meterbook.settings import Settings
 from meterbook.store.core import Store, open_store
 from meterbook.web import metrics
-from meterbook.web.api import admin, config, insights, io, ops, spend, usage
+from meterbook.web.api import admin, config, insights, io, ops, search, spend, usage
 from meterbook.web.common import FieldError
 from meterbook.web.security import NotSignedIn
 
@@ -115,7 +115,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.web = WebConfig.of(settings)
     app.state.started = time.time()
     _install_errors(app)
-    for module in (admin, usage, spend, io, ops, insights, config):
+    for module in (admin, usage, spend, io, ops, insights, config, search):
         app.include_router(module.router)
     metrics.install(app)
     from meterbook.web import pages

@@ -37,6 +37,7 @@ from meterbook.store.queries.freshness import freshness
 from meterbook.store.queries.imports import list_rejects, list_runs
 from meterbook.store.queries.metrics import MetricScope, metric_summary
 from meterbook.store.queries.records import usage_records_page
+from meterbook.store.queries.search import Hit, search
 from meterbook.store.queries.spend import (
     SpendFilters,
     spend_summary,
@@ -46,7 +47,7 @@ from meterbook.store.queries.usage import MEASURES, UsageFilters, usage_summary
 from meterbook.store.schema import divisions, projects, teams
 from meterbook.web.api.admin import set_session_cookie, sign_in
 from meterbook.web.common import RowId, forbid
-from meterbook.web.scope import report_teams, spend_teams, usage_filters
+from meterbook.web.scope import link_of, report_teams, search_visible, spend_teams, usage_filters
 from meterbook.web.security import CSRF_FIELD, SESSION_COOKIE, current, find_principal
 
 LOGIN_CSRF = "mb_login_csrf"
@@ -1168,6 +1169,18 @@ def _with_budget_line(
     return Chart(base.name, base.title, spec)
 
 
+def search_page(
+    request: Request, who: PageWho, q: Annotated[str, Query(max_length=200)] = ""
+) -> HTMLResponse:
+    hits: list[tuple[Hit, str | None]] = []
+    if q.strip():
+        with request.app.state.store.engine.connect() as conn:
+            found = search(conn, q, search_visible(who))
+        hits = [(h, link_of(h)) for h in found]
+    block = html_block("search.html", wide=True, q=q, hits=hits)
+    return page(request, who, "Search", [block], section="/search")
+
+
 def reports_page(request: Request, who: PageWho) -> HTMLResponse:
     base = Path(request.app.state.settings.reports_directory)
     found = written_files(base, newest_first=True, teams=report_teams(who))
@@ -1442,6 +1455,7 @@ def install(app: FastAPI) -> None:
         ("/io", io_page, ["GET"]),
         ("/spend", spend_page, ["GET"]),
         ("/spend/response", budget_response, ["POST"]),
+        ("/search", search_page, ["GET"]),
         ("/reports", reports_page, ["GET"]),
         ("/imports", imports_page, ["GET"]),
         ("/imports/{run_id}", rejects_page, ["GET"]),

@@ -6,7 +6,10 @@ names something outside it: an answer is never silently widened or narrowed.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from meterbook.auth import Principal
+from meterbook.store.queries.search import KINDS, Hit
 from meterbook.store.queries.usage import UsageFilters
 from meterbook.web.common import forbid
 
@@ -91,3 +94,26 @@ def report_teams(who: Principal) -> tuple[str, ...] | None:
     if teams == ():
         raise forbid("report files are for admins, analysts and the managers of their teams")
     return teams
+
+
+def search_visible(who: Principal) -> dict[str, tuple[str, ...] | None]:
+    """What ``who`` may find by search: kinds and names (None: every name of the kind)."""
+    if who.reads_everything:
+        return dict.fromkeys(KINDS)
+    if who.role == "manager":
+        return {"user": who.team_users, "project": who.projects, "team": who.teams}
+    return {"user": (who.ledger_user,)} if who.ledger_user else {}
+
+
+def link_of(hit: Hit) -> str | None:
+    """The dashboard page of a search hit (None: no page of its own)."""
+    name = quote(hit.name, safe="")
+    pages = {"user": "/users/", "project": "/projects/", "team": "/teams/",
+             "division": "/divisions/"}  # fmt: skip
+    if hit.kind in pages:
+        return pages[hit.kind] + name
+    if hit.detail == "machine":
+        return f"/machines/{name}"
+    if hit.detail == "cluster":
+        return f"/explorer?by=user&cluster={name}"
+    return None
