@@ -89,6 +89,7 @@ MEASURE_TITLES = {
 }
 
 PageWho = Annotated[Principal, Depends(current)]
+SEARCH_LIMIT = 50
 
 
 # Building blocks ----------------------------------------------------------------------------
@@ -1175,9 +1176,10 @@ def search_page(
     hits: list[tuple[Hit, str | None]] = []
     if q.strip():
         with request.app.state.store.engine.connect() as conn:
-            found = search(conn, q, search_visible(who))
+            found = search(conn, q, search_visible(who), SEARCH_LIMIT)
         hits = [(h, link_of(h)) for h in found]
-    block = html_block("search.html", wide=True, q=q, hits=hits)
+    limited = len(hits) == SEARCH_LIMIT
+    block = html_block("search.html", wide=True, q=q, hits=hits, limited=limited)
     return page(request, who, "Search", [block], section="/search")
 
 
