@@ -16,9 +16,6 @@ above one second on the demo data.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
+from serving import serving
 
 OUT = Path(__file__).parent / "out"
 PASSWORD = "bench-password-1"
@@ -66,12 +64,6 @@ def build(jobs: int) -> Path:
     return folder
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def signed_in(base: str, login: str) -> httpx.Client:
     client = httpx.Client(base_url=base, timeout=60, headers={"accept": "text/html"})
     response = client.post("/api/v1/session", json={"login": login, "password": PASSWORD})
@@ -110,23 +102,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     folder = build(args.jobs)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "meterbook", "serve", "--port", str(port)],
-        cwd=folder,
-        env={**os.environ, "MB_WEB_COOKIE_SECURE": "false"},  # plain HTTP on 127.0.0.1
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/metrics", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with serving(cwd=folder) as (base, _server):
         admin = signed_in(base, "bench")
         floor = statistics.median(timed(admin, "/api/v1/me", max(args.runs, 20)))
         pages = [*MENU, *details(admin)]
@@ -141,9 +117,6 @@ def main() -> None:
             print(f"{path:40} {median * 1000:10.1f} {max(times) * 1000:8.1f} "
                   f"{median / floor:12.1f}")  # fmt: skip
         print(f"slowest page load: {slowest * 1000:.0f} ms (goal: under 1000 ms)")
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

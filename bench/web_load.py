@@ -21,9 +21,6 @@ API's p95 at most the DuckDB time of the same aggregate, no errors, memory flat.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
+from serving import serving
 
 from meterbook.samples import slurm as sample
 
@@ -96,12 +94,6 @@ def rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def busiest_account(db: Path) -> str:
@@ -215,32 +207,7 @@ def main() -> None:
     args = parser.parse_args()
     log, db = build(args.jobs)
     account = busiest_account(db)
-    port = free_port()
-    env = {**os.environ, "MB_WEB_COOKIE_SECURE": "false"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "meterbook",
-            "--db",
-            f"sqlite:///{db}",
-            "serve",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/api/v1/openapi.json", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with serving(("--db", f"sqlite:///{db}")) as (base, server):
         signed = httpx.post(f"{base}/api/v1/session", json={"login": "bench", "password": PASSWORD})
         signed.raise_for_status()
         paths = {
@@ -253,9 +220,6 @@ def main() -> None:
         result = load(
             base, signed.cookies, list(paths.values()), args.clients, args.seconds, server.pid
         )
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(30)
     reference = duckdb_reference(log, account, args.duckdb_runs)
     latencies = result["latencies"]
     assert isinstance(latencies, dict)
