@@ -105,13 +105,14 @@ def search_visible(who: Principal) -> dict[str, tuple[str, ...] | None]:
     return {"user": (who.ledger_user,)} if who.ledger_user else {}
 
 
+_PAGES = {"user": "/users/", "project": "/projects/", "team": "/teams/", "division": "/divisions/"}
+
+
 def link_of(hit: Hit) -> str | None:
     """The dashboard page of a search hit (None: no page of its own)."""
     name = quote(hit.name, safe="")
-    pages = {"user": "/users/", "project": "/projects/", "team": "/teams/",
-             "division": "/divisions/"}  # fmt: skip
-    if hit.kind in pages:
-        return pages[hit.kind] + name
+    if hit.kind in _PAGES:
+        return _PAGES[hit.kind] + name
     if hit.detail == "machine":
         return f"/machines/{name}"
     if hit.detail == "cluster":

@@ -32,9 +32,6 @@ class Hit:
     #: What else is known: a display name, an external id, a resource's kind.
     detail: str
 
-    def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "name": self.name, "detail": self.detail}
-
 
 def _pattern(text: str) -> str:
     escaped = text.lower().replace(ESCAPE, ESCAPE * 2)
@@ -62,7 +59,7 @@ def search(conn: Connection, text: str, visible: Visible, limit: int = 50) -> li
     if len(text) > 200:
         raise ConfigError("q: at most 200 characters")
     pattern, lowered = _pattern(text), text.lower()
-    hits: list[tuple[int, str, Hit]] = []
+    hits: list[tuple[int, Hit]] = []  # (0 exact, 1 prefix, 2 elsewhere; the hit)
     for kind, (table, others) in KINDS.items():
         if kind not in visible:
             continue
@@ -72,12 +69,13 @@ def search(conn: Connection, text: str, visible: Visible, limit: int = 50) -> li
         name = func.lower(table.c.name)
         matches = [name.like(pattern, escape=ESCAPE)]
         matches += [func.lower(table.c[c]).like(pattern, escape=ESCAPE) for c in others]
-        rank = case((name == lowered, 0), (name.like(f"{pattern[1:]}", escape=ESCAPE), 1), else_=2)
+        rank = case((name == lowered, 0), (name.like(pattern[1:], escape=ESCAPE), 1), else_=2)
         query = select(table.c.name, _detail(table), rank).where(or_(*matches))
         if names is not None:
             query = query.where(table.c.name.in_(sorted(names)))
         query = query.order_by(rank, table.c.name).limit(limit)
         for found, detail, order in conn.execute(query):
-            hits.append((int(order), found, Hit(kind, found, str(detail or ""))))
-    hits.sort(key=lambda h: (h[0], h[1].lower(), list(KINDS).index(h[2].kind)))
-    return [h[2] for h in hits[:limit]]
+            hits.append((int(order), Hit(kind, found, str(detail or ""))))
+    order_of_kind = list(KINDS)
+    hits.sort(key=lambda h: (h[0], h[1].name.lower(), order_of_kind.index(h[1].kind)))
+    return [hit for _, hit in hits[:limit]]
