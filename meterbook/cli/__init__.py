@@ -8,11 +8,38 @@ from pathlib import Path
 import click
 
 from meterbook import __version__
-from meterbook.cli.context import AppContext
+from meterbook.cli.lazy import LazyGroup
 from meterbook.errors import MeterbookError
+
+#: Every command and the module of ``meterbook.cli`` that defines it (in its ``COMMANDS``). A
+#: command's module is imported only when that command runs or the help lists it, so that
+#: ``meterbook import ...`` does not pay for the web server, the reports or the demo.
+COMMAND_MODULES = {
+    "init": "setup", "db": "setup",
+    "import": "imports", "imports": "imports",
+    "usage": "usage",
+    "io": "iolog",
+    "sources": "collect", "collect": "collect", "metrics": "collect", "workloads": "collect",
+    "org": "org",
+    "spend": "spend", "rules": "spend",
+    "budgets": "budgets",
+    "allocations": "allocations",
+    "alerts": "alerts",
+    "forecast": "forecast", "anomalies": "forecast",
+    "rates": "rating", "charges": "rating", "fx": "rating",
+    "export": "export",
+    "users": "users", "tokens": "users",
+    "serve": "serve",
+    "report": "report",
+    "recipients": "delivery", "deliveries": "delivery",
+    "scheduler": "scheduler", "run-job": "scheduler", "jobs": "scheduler", "runs": "scheduler",
+    "demo": "demo",
+}  # fmt: skip
 
 
 @click.group(
+    cls=LazyGroup,
+    lazy=COMMAND_MODULES,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="""\b
 Examples:
@@ -44,60 +71,11 @@ def cli(ctx: click.Context, config: Path | None, database_url: str | None, verbo
     Import usage from schedulers and clouds into one ledger (SQLite, PostgreSQL or
     MariaDB/MySQL), then ask who used what.
     """
+    from meterbook.cli.context import AppContext
+
     app = AppContext(config=config, database_url=database_url, verbose=verbose)
     ctx.obj = app
     ctx.call_on_close(app.close)
-
-
-def _register() -> None:
-    from meterbook.cli import (
-        alerts,
-        allocations,
-        budgets,
-        collect,
-        delivery,
-        demo,
-        export,
-        forecast,
-        imports,
-        iolog,
-        org,
-        rating,
-        report,
-        scheduler,
-        serve,
-        setup,
-        spend,
-        usage,
-        users,
-    )
-
-    for module in (
-        setup,
-        imports,
-        usage,
-        iolog,
-        collect,
-        org,
-        spend,
-        budgets,
-        allocations,
-        alerts,
-        forecast,
-        rating,
-        export,
-        users,
-        serve,
-        report,
-        delivery,
-        scheduler,
-        demo,
-    ):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def _runtime() -> None:

@@ -16,10 +16,9 @@ from rich.progress import (
 )
 
 from meterbook.cli.context import AppContext, pass_app, stacked
+from meterbook.cli.lazy import LazyGroup
 from meterbook.cli.output import format_option, print_csv, print_json, print_table
 from meterbook.connectors.base import Connector
-from meterbook.connectors.slurm import SlurmConnector
-from meterbook.connectors.swf import SwfConnector
 from meterbook.errors import ConfigError, InputError
 from meterbook.importing import ImportResult, run_import
 from meterbook.importing import Progress as ProgressFn
@@ -43,6 +42,8 @@ common = stacked(
 
 @click.group(
     "import",
+    cls=LazyGroup,
+    lazy={"iolog": "iolog", "billing": "spend"},  # the others are defined below
     epilog="""\b
 Examples:
   meterbook import slurm sacct-2017-01.log
@@ -94,6 +95,8 @@ def slurm(
         zone = zone_for(tz or settings.import_timezone)
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"--timezone: unknown time zone {tz!r}") from exc
+    from meterbook.connectors.slurm import SlurmConnector  # loads pandas: only when needed
+
     connector = SlurmConnector(list(files), zone=zone, cluster=cluster)
     report_import(app, connector, strict, as_json, batch_size)
 
@@ -134,6 +137,8 @@ def swf(
 
     Times are UnixStartTime + submit (+ wait); users and groups are numbered in the trace.
     """
+    from meterbook.connectors.swf import SwfConnector
+
     connector = SwfConnector(list(files), trace=trace, cluster=cluster, prefix=prefix)
     report_import(app, connector, strict, as_json, batch_size)
 

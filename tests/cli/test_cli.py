@@ -19,6 +19,7 @@ import pytest
 from meterbook import __version__, auth, org
 from meterbook import alerts as alerts_lib
 from meterbook.cli import cli, main
+from meterbook.cli.lazy import LazyGroup
 from meterbook.periods import parse_period
 from meterbook.settings import load_settings
 from meterbook.store.core import open_store
@@ -422,3 +423,34 @@ def test_bad_bytes_on_stdin(workdir: Path) -> None:
         check=True,
     )
     assert json.loads(done.stdout)["inserted"] == 1
+
+
+def test_the_lazy_command_table_names_every_command_of_every_module() -> None:
+    import importlib
+    import pkgutil
+
+    import meterbook.cli as package
+    from meterbook.cli import COMMAND_MODULES
+
+    defined: dict[str, str] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"meterbook.cli.{info.name}")
+        for command in getattr(module, "COMMANDS", []):
+            defined[command.name] = info.name
+    assert defined == COMMAND_MODULES
+    assert cli.list_commands(click.Context(cli)) == sorted(defined)
+    assert all(cli.get_command(click.Context(cli), name) is not None for name in defined)
+    group = cli.get_command(click.Context(cli), "import")
+    assert isinstance(group, LazyGroup)
+    assert set(group.lazy) <= set(group.commands)  # each module registered what it promised
+    assert group.list_commands(click.Context(group)) == sorted(group.commands)
+
+
+def test_a_command_runs_without_loading_the_others() -> None:
+    code = ("import sys; from meterbook.cli import main\n"
+            "try:\n    main(['io', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('meterbook.cli.')))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = out.stdout.strip().splitlines()[-1]
+    assert "meterbook.cli.iolog" in loaded
+    assert "meterbook.cli.serve" not in loaded and "meterbook.cli.demo" not in loaded

@@ -71,3 +71,11 @@ def test_server_connection_failure_is_one_line() -> None:
     bad = Settings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
     with pytest.raises(StoreError, match="cannot connect to postgresql"):
         open_store(bad)
+
+
+def test_the_head_found_by_file_name_is_alembics() -> None:
+    from meterbook.store import migrate
+
+    assert migrate.head_revision() == migrate.script_head()
+    for path in (migrate.MIGRATIONS / "versions").glob("[0-9]*.py"):
+        assert f'revision = "{path.name[:4]}"' in path.read_text(), path.name
