@@ -153,3 +153,52 @@ def test_a_directory_in_time_order(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("ignored")
     blocks, _, _ = read([tmp_path])
     assert [b.epoch for b in blocks] == [1741305669, 1741309270, 1741312868]
+
+
+#: Lines of every kind the reader meets: good ones, padded ones, and each kind of bad one.
+_LINES = [
+    "Log: 2025-03-07 01:01:09 (1741305669)",
+    "Log: 2025-03-07 02:01:09 (1741309269)",
+    "Log: broken header",
+    "Lorem: not a header",
+    "@rd_client(gpu03,tik)[alice(guest/tik)]:",
+    "@wr_client(gpu03,tik)[alice(guest/tik)]:",
+    "@rd_client(cpu1,hpc)[bob(staff/hpc)]:",
+    "@rd_client(bad header",
+    "[0]                    4 |@                                                   |",
+    "[1]  7",
+    "[16K, 32K)             1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|",
+    "[1M, 2M)   0 |   |",
+    "[2, 4)   12   ",
+    "[3K, 6K)   2 |@|",
+    "[2]   1",
+    "[16T, 32T)   1",
+    "[2, 4) 5 |x] 6 z",
+    "[2, 4) oops",
+    "",
+    "   ",
+    "garbage line",
+]
+
+
+@given(st.lists(st.sampled_from(_LINES), max_size=60), st.booleans(),
+       st.sampled_from([1, 7, 64, 1 << 22]))  # fmt: skip
+def test_the_fast_reader_reads_as_the_line_by_line_one(
+    lines: list[str], final_newline: bool, chunk: int
+) -> None:
+    import tempfile
+
+    import meterbook.connectors.iolog as module
+
+    text = "\n".join(lines) + ("\n" if final_newline and lines else "")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "mixed.log"
+        path.write_text(text)
+        old_chunk, old_fast = module._CHUNK, module._Reading.fast
+        try:
+            module._Reading.fast, module._CHUNK = False, 1 << 22
+            expected = read([path])
+            module._Reading.fast, module._CHUNK = True, chunk
+            assert read([path]) == expected
+        finally:
+            module._CHUNK, module._Reading.fast = old_chunk, old_fast
