@@ -10,11 +10,12 @@ by the reader process (:mod:`meterbook.ioledger`): here names become ids and row
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from operator import add, sub
+from typing import Any, TypeVar
 
+import numpy as np
 from sqlalchemy import Connection, delete, select, update
 
 from meterbook.connectors.iolog import FileState
@@ -49,17 +50,43 @@ BLOCK_COLUMNS = (
 _PER_BLOCK = ("block_id", "{key}", "block_ts", "{count}", "read_ops", "write_ops", "read_bytes",
               "write_bytes")  # fmt: skip
 IdKey = tuple[str, int, int, int, str, str, int]
+SizeKey = tuple[str, int, str, str, int]
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _dense(counts: dict[int, int]) -> list[int]:
-    dense = [0] * N_BUCKETS
-    for index, count in counts.items():
-        dense[index] = count
-    return dense
+K = TypeVar("K", bound=tuple[Any, ...])
+
+
+def _summed(keys: list[K], buckets: np.ndarray[Any, np.dtype[np.int64]]
+            ) -> tuple[list[K], list[list[int]]]:  # fmt: skip
+    """The distinct ``keys`` (in order of first appearance) and the sums of the bucket rows
+    of each."""
+    index: dict[K, int] = {}
+    codes = [index.setdefault(k, len(index)) for k in keys]
+    if len(index) == len(keys):
+        return keys, buckets.tolist()
+    summed = np.zeros((len(index), N_BUCKETS), np.int64)
+    np.add.at(summed, np.array(codes, np.intp), buckets)
+    return list(index), summed.tolist()
+
+
+def _summed_measures(keys: list[K], measures: list[tuple[int, int, int]]
+                     ) -> list[tuple[int, int, int]]:  # fmt: skip
+    """The sums of ``measures`` per distinct key, in :func:`_summed`'s order (exact integers:
+    bytes may pass 2**63)."""
+    sums: dict[K, list[int]] = {}
+    for key, (a, b, c) in zip(keys, measures, strict=True):
+        total = sums.get(key)
+        if total is None:
+            sums[key] = [a, b, c]
+        else:
+            total[0] += a
+            total[1] += b
+            total[2] += c
+    return [(a, b, c) for a, b, c in sums.values()]
 
 
 def _columns(key: str, count: str) -> tuple[str, ...]:
@@ -73,8 +100,10 @@ class IoLogWriter:
         self.run_id = run_id
         self.zone = zone
         self.dims = Dimensions()
+        #: Day-rollup changes since the last flush: key -> [sessions, ops, bytes, buckets].
         self._daily: dict[IdKey, list[Any]] = {}
-        self._sizes: dict[tuple[str, int, str, str, int], defaultdict[int, int]] = {}
+        #: Size-rollup changes since the last flush: key -> buckets.
+        self._sizes: dict[SizeKey, list[int]] = {}
         self._attributes: dict[int, list[tuple[int, str, str]]] = {}
         self._groups: dict[str, str] = {}
         self._sources: dict[str, int] = {}
@@ -99,11 +128,11 @@ class IoLogWriter:
         """Apply the day-rollup changes gathered since the last flush (just before commit)."""
         if not self._daily:
             return
-        rows = [(*key, sessions, ops, moved, *_dense(counts))
+        rows = [(*key, sessions, ops, moved, *counts)
                 for key, (sessions, ops, moved, counts) in self._daily.items()]  # fmt: skip
         self._daily = {}
         upsert_rows(conn, io_daily, IO_DAILY_KEYS, (*IO_DAILY_KEYS, *IO_DAILY_MEASURES), rows)
-        sized = [(*key, *_dense(counts)) for key, counts in self._sizes.items()]
+        sized = [(*key, *counts) for key, counts in self._sizes.items()]
         self._sizes = {}
         upsert_rows(conn, io_sizes_daily, IO_SIZES_KEYS, (*IO_SIZES_KEYS, *BUCKETS), sized)
 
@@ -159,43 +188,18 @@ class IoLogWriter:
                     c.source_id == source_id, c.block_ts.in_(stamps))):  # fmt: skip
                 block_ids[(source, ts)] = block_id
         sessions, per_user, per_machine = [], [], []
-        daily, sizes = self._daily, self._sizes
+        daily_keys: list[IdKey] = []
         for block in blocks:
             block_id = block_ids[(block.source, block.epoch)]
             source_id = source_ids[block.source]
             day = local_day(block.epoch, self.zone).isoformat()
-            for (
-                user,
-                machine,
-                direction,
-                role,
-                aff,
-                group,
-                ops,
-                moved,
-                items,
-                session,
-            ) in block.sessions:
+            for (user, machine, direction, role, aff, group, ops, moved, _), counts in zip(
+                block.sessions, block.buckets.tolist(), strict=True
+            ):
                 user_id, machine_id = user_ids[user], machine_ids[machine]
-                dense = [0] * N_BUCKETS
-                for index, count in items:
-                    dense[index] = count
                 sessions.append((block_id, user_id, machine_id, direction, role, aff, group, ops,
-                                 moved, *dense))  # fmt: skip
-                key = (day, source_id, user_id, machine_id, role, group, direction)
-                sums = daily.get(key)
-                if sums is None:
-                    sums = daily[key] = [0, 0, 0, defaultdict(int)]
-                sums[0] += session
-                sums[1] += ops
-                sums[2] += moved
-                counts = sums[3]
-                sized = sizes.get(size_key := (day, source_id, role, group, direction))
-                if sized is None:
-                    sized = sizes[size_key] = defaultdict(int)
-                for index, count in items:
-                    counts[index] += count
-                    sized[index] += count
+                                 moved, *counts))  # fmt: skip
+                daily_keys.append((day, source_id, user_id, machine_id, role, group, direction))
             per_user += [(block_id, user_ids[u], block.epoch, *v) for u, v in block.users.items()]
             per_machine += [(block_id, machine_ids[m], block.epoch, *v)
                             for m, v in block.machines.items()]  # fmt: skip
@@ -205,6 +209,34 @@ class IoLogWriter:
         insert_rows(conn, io_sessions, SESSION_COLUMNS, sessions)
         insert_rows(conn, io_user_blocks, (*_columns("user_id", "machines"), "rank"), per_user)
         insert_rows(conn, io_machine_blocks, _columns("machine_id", "users"), per_machine)
+        buckets = np.concatenate([b.buckets for b in blocks]).astype(np.int64, copy=False)
+        measures = [s[-1:] + s[6:8] for b in blocks for s in b.sessions]  # session, ops, bytes
+        self._add(daily_keys, measures, buckets)
+
+    def _add(self, keys: list[IdKey], measures: list[tuple[int, int, int]],
+             buckets: np.ndarray[Any, np.dtype[np.int64]], sign: int = 1) -> None:  # fmt: skip
+        """Add sessions (their day-rollup keys, their (session, ops, bytes) and bucket counts
+        row by row) to the day rollups' changes; ``sign`` -1 takes them out."""
+        daily, sizes = self._daily, self._sizes
+        for key, counts, (session, ops, moved) in zip(
+            *_summed(keys, buckets), _summed_measures(keys, measures), strict=True
+        ):
+            sums = daily.get(key)
+            if sums is None:
+                daily[key] = [sign * session, sign * ops, sign * moved,
+                              counts if sign == 1 else [-c for c in counts]]  # fmt: skip
+            else:
+                sums[0] += sign * session
+                sums[1] += sign * ops
+                sums[2] += sign * moved
+                sums[3] = list(map(add if sign == 1 else sub, sums[3], counts))
+        size_keys: list[SizeKey] = [(k[0], k[1], k[4], k[5], k[6]) for k in keys]
+        for size_key, counts in zip(*_summed(size_keys, buckets), strict=True):
+            known = sizes.get(size_key)
+            if known is None:
+                sizes[size_key] = counts if sign == 1 else [-c for c in counts]
+            else:
+                sizes[size_key] = list(map(add if sign == 1 else sub, known, counts))
 
     def _remove(self, conn: Connection, block_id: int, block_ts: int, source_id: int) -> None:
         """Delete a stored block and take its sessions out of the day rollup."""
@@ -213,18 +245,11 @@ class IoLogWriter:
         query = select(*(s[c] for c in SESSION_COLUMNS)).where(s.block_id == block_id)
         stored = [tuple(r) for r in conn.execute(query)]
         with_read = {(r[1], r[2]) for r in stored if r[3] == READ}
-        for r in stored:
-            session = 1 if r[3] == READ or (r[1], r[2]) not in with_read else 0
-            key = (day, source_id, r[1], r[2], r[4], r[6], r[3])
-            sums = self._daily.setdefault(key, [0, 0, 0, defaultdict(int)])
-            sums[0] -= session
-            sums[1] -= r[7]
-            sums[2] -= r[8]
-            sized = self._sizes.setdefault((day, source_id, r[4], r[6], r[3]), defaultdict(int))
-            for index, count in enumerate(r[9:]):
-                if count:
-                    sums[3][index] -= count
-                    sized[index] -= count
+        keys: list[IdKey] = [(day, source_id, r[1], r[2], r[4], r[6], r[3]) for r in stored]
+        measures = [(1 if r[3] == READ or (r[1], r[2]) not in with_read else 0, r[7], r[8])
+                    for r in stored]  # fmt: skip
+        buckets = np.array([r[9:] for r in stored], np.int64).reshape(-1, N_BUCKETS)
+        self._add(keys, measures, buckets, sign=-1)
         for table in (io_sessions, io_user_blocks, io_machine_blocks):
             conn.execute(delete(table).where(table.c.block_id == block_id))
         conn.execute(delete(io_blocks).where(io_blocks.c.id == block_id))
