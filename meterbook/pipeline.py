@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import queue as queue_module
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -162,16 +163,24 @@ def trim_heap() -> None:
         _MALLOC_TRIM(0)
 
 
+#: Seconds between two trims of the reader's heap (a trim walks the heap: a millisecond or two,
+#: too much after every small batch of IO-log blocks).
+_TRIM_EVERY = 0.25
+
+
 def _produce(
     produce: Callable[[], Iterator[Any]], out: Any, after_fork: Callable[[], None] | None
 ) -> None:
     if after_fork is not None:
         after_fork()
     try:
+        trimmed = time.monotonic()
         with few_collections():
             for batch in produce():
                 out.put(("batch", batch))
-                trim_heap()
+                if time.monotonic() - trimmed >= _TRIM_EVERY:
+                    trim_heap()
+                    trimmed = time.monotonic()
         out.put(("done", None))
     except BaseException as exc:  # sent to the parent, which raises it
         out.put(("error", exc))
