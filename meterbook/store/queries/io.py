@@ -229,16 +229,14 @@ def io_users(conn: Connection, scope: IoScope, limit: int | None = None) -> list
     """Users by operations: sessions (machine-hours), distinct machines, operations, bytes."""
     machines = (select(_D.user_id, func.count(func.distinct(_D.machine_id)).label("n"))
                 .where(_days_in(scope)).group_by(_D.user_id).subquery())  # fmt: skip
+    sums = _per_block_sums(io_user_blocks, _U.user_id, _U.machines, scope)
     query = (
-        select(users.c.name, users.c.role, users.c.affiliation,
-               _sum(_U.machines).label("sessions"), func.max(machines.c.n).label("machines"),
-               _sum(_U.read_ops).label("read_ops"), _sum(_U.write_ops).label("write_ops"),
-               _sum(_U.read_bytes).label("read_bytes"), _sum(_U.write_bytes).label("write_bytes"))
-        .join(users, users.c.id == _U.user_id)
-        .join(machines, machines.c.user_id == _U.user_id, isouter=True)
-        .where(_per_block_in(io_user_blocks, scope))
-        .group_by(users.c.name, users.c.role, users.c.affiliation)
-        .order_by((_sum(_U.read_ops) + _sum(_U.write_ops)).desc(), users.c.name)
+        select(users.c.name, users.c.role, users.c.affiliation, sums.c.sessions,
+               machines.c.n.label("machines"), sums.c.read_ops, sums.c.write_ops,
+               sums.c.read_bytes, sums.c.write_bytes)
+        .join(users, users.c.id == sums.c.key)
+        .join(machines, machines.c.user_id == sums.c.key, isouter=True)
+        .order_by((sums.c.read_ops + sums.c.write_ops).desc(), users.c.name)
     )  # fmt: skip
     if limit:
         query = query.limit(limit)
@@ -247,20 +245,29 @@ def io_users(conn: Connection, scope: IoScope, limit: int | None = None) -> list
             for r in conn.execute(query)]  # fmt: skip
 
 
+def _per_block_sums(table: Any, key: Any, count: Any, scope: IoScope) -> Any:
+    """A per-block rollup summed over the scope's blocks by ``key``: sessions (the sum of
+    ``count``), operations and bytes (summed before joining names: fewer rows to join)."""
+    t = table.c
+    return (select(key.label("key"), _sum(count).label("sessions"),
+                   _sum(t.read_ops).label("read_ops"), _sum(t.write_ops).label("write_ops"),
+                   _sum(t.read_bytes).label("read_bytes"),
+                   _sum(t.write_bytes).label("write_bytes"))
+            .where(_per_block_in(table, scope)).group_by(key).subquery())  # fmt: skip
+
+
 def io_machines(conn: Connection, scope: IoScope, limit: int | None = None) -> list[MachineRow]:
     """Machines by operations: sessions (user-hours), distinct users, operations, bytes."""
     people = (select(_D.machine_id, func.count(func.distinct(_D.user_id)).label("n"))
               .where(_days_in(scope)).group_by(_D.machine_id).subquery())  # fmt: skip
+    sums = _per_block_sums(io_machine_blocks, _M.machine_id, _M.users, scope)
     query = (
-        select(resources.c.name, resources.c.group_name, _sum(_M.users).label("sessions"),
-               func.max(people.c.n).label("users"),
-               _sum(_M.read_ops).label("read_ops"), _sum(_M.write_ops).label("write_ops"),
-               _sum(_M.read_bytes).label("read_bytes"), _sum(_M.write_bytes).label("write_bytes"))
-        .join(resources, resources.c.id == _M.machine_id)
-        .join(people, people.c.machine_id == _M.machine_id, isouter=True)
-        .where(_per_block_in(io_machine_blocks, scope))
-        .group_by(resources.c.name, resources.c.group_name)
-        .order_by((_sum(_M.read_ops) + _sum(_M.write_ops)).desc(), resources.c.name)
+        select(resources.c.name, resources.c.group_name, sums.c.sessions,
+               people.c.n.label("users"), sums.c.read_ops, sums.c.write_ops,
+               sums.c.read_bytes, sums.c.write_bytes)
+        .join(resources, resources.c.id == sums.c.key)
+        .join(people, people.c.machine_id == sums.c.key, isouter=True)
+        .order_by((sums.c.read_ops + sums.c.write_ops).desc(), resources.c.name)
     )  # fmt: skip
     if limit:
         query = query.limit(limit)
@@ -424,9 +431,7 @@ def io_history(conn: Connection, scope: IoScope, top: int = 5) -> list[BlockUser
              .join(users, users.c.id == _U.user_id)
              .where(_U.rank <= top, _per_block_in(io_user_blocks, scope))
              .order_by(_U.block_ts, _U.rank))  # fmt: skip
-    return [BlockUserRow(**_ops(r), time=_when(r.block_ts, scope.zone).strftime("%Y-%m-%d %H:%M"),
-                         rank=int(r.rank), user=r.name, machines=str(r.machines))
-            for r in conn.execute(query)]  # fmt: skip
+    return _block_rows(conn, query, scope)
 
 
 def io_heavy(conn: Connection, scope: IoScope, threshold: int = 250_000) -> list[BlockUserRow]:
@@ -436,9 +441,24 @@ def io_heavy(conn: Connection, scope: IoScope, threshold: int = 250_000) -> list
              .join(users, users.c.id == _U.user_id)
              .where(_per_block_in(io_user_blocks, scope), _U.read_ops + _U.write_ops > threshold)
              .order_by(_U.block_ts, (_U.read_ops + _U.write_ops).desc()))  # fmt: skip
-    return [BlockUserRow(**_ops(r), time=_when(r.block_ts, scope.zone).strftime("%Y-%m-%d %H:%M"),
-                         rank=0, user=r.name, machines=str(r.machines))
-            for r in conn.execute(query)]  # fmt: skip
+    return _block_rows(conn, query, scope)
+
+
+def _block_rows(conn: Connection, query: Any, scope: IoScope) -> list[BlockUserRow]:
+    """Rows of (block_ts, user, machines, read_ops, write_ops, read_bytes, write_bytes[, rank])
+    as :class:`BlockUserRow` (many: every block of a year; each block's time formatted once)."""
+    times: dict[int, str] = {}
+    out = []
+    for ts, name, machines, read_ops, write_ops, read_bytes, write_bytes, *rank in conn.execute(
+        query
+    ):
+        when = times.get(ts)
+        if when is None:
+            when = times[ts] = _when(ts, scope.zone).strftime("%Y-%m-%d %H:%M")
+        out.append(BlockUserRow(int(read_ops or 0), int(write_ops or 0), int(read_bytes or 0),
+                                int(write_bytes or 0), when, int(rank[0]) if rank else 0, name,
+                                str(machines)))  # fmt: skip
+    return out
 
 
 def io_user(conn: Connection, scope: IoScope, name: str, grain: str = "day") -> Detail:
