@@ -92,15 +92,25 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
-    def may_see_user(self, name: str) -> bool:
+    def names_of(self, dimension: str) -> tuple[str, ...] | None:
+        """The names of ``dimension`` (user, team, project or account) whose data this
+        principal reads: None for every name, empty for none. Admins and analysts read
+        everything; a manager their teams, the teams' projects and users; a member themselves.
+        """
         if self.reads_everything:
-            return True
+            return None
         if self.role == "manager":
-            return name in self.team_users
-        return name == self.ledger_user
+            known = {"user": self.team_users, "team": self.teams, "project": self.projects,
+                     "account": self.projects}  # fmt: skip
+            return known.get(dimension, ())
+        if dimension == "user" and self.ledger_user:
+            return (self.ledger_user,)
+        return ()
 
-    def may_see_team(self, name: str) -> bool:
-        return self.reads_everything or (self.role == "manager" and name in self.teams)
+    def may_see(self, dimension: str, name: str) -> bool:
+        """Whether this principal reads the data of ``name`` of ``dimension``."""
+        names = self.names_of(dimension)
+        return names is None or name in names
 
     @property
     def report_teams(self) -> tuple[str, ...] | None:
@@ -109,9 +119,6 @@ class Principal:
         if self.reads_everything:
             return None
         return self.teams if self.role == "manager" else ()
-
-    def may_see_project(self, name: str) -> bool:
-        return self.reads_everything or (self.role == "manager" and name in self.projects)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -596,7 +596,7 @@ def users_page(request: Request, who: PageWho, period: str | None = None) -> HTM
 
 
 def user_page(request: Request, who: PageWho, name: str, period: str | None = None) -> HTMLResponse:
-    if not who.may_see_user(name):
+    if not who.may_see("user", name):
         raise forbid(f"you may not read the usage of user {name!r}")
     span = period_of(request, period)
     store = request.app.state.store
@@ -690,7 +690,7 @@ def projects_page(request: Request, who: PageWho, period: str | None = None) -> 
 def project_page(
     request: Request, who: PageWho, name: str, period: str | None = None
 ) -> HTMLResponse:
-    if not who.may_see_project(name):
+    if not who.may_see("project", name):
         raise forbid(f"project {name!r} is not one of yours")
     span = period_of(request, period)
     filters = _filters(who, account=[name])
@@ -744,7 +744,7 @@ def teams_page(request: Request, who: PageWho, period: str | None = None) -> HTM
         team = owners.get(r.group[0], "(no team)")
         cpu[team] = cpu.get(team, 0.0) + r.cpu_hours
     cost = {r.group[0]: r.billed_cost for r in spend.rows}
-    names = [t for t in all_teams if who.may_see_team(t)]
+    names = [t for t in all_teams if who.may_see("team", t)]
     names += [t for t in (*cost, *cpu) if t not in names and who.reads_everything]
     rows = [[t, cpu.get(t, 0.0), cost.get(t, Decimal(0))] for t in names]
     blocks = [
@@ -760,7 +760,7 @@ def teams_page(request: Request, who: PageWho, period: str | None = None) -> HTM
 
 
 def team_page(request: Request, who: PageWho, name: str, period: str | None = None) -> HTMLResponse:
-    if not who.may_see_team(name):
+    if not who.may_see("team", name):
         raise forbid(f"team {name!r} is not one of yours")
     span = period_of(request, period)
     with request.app.state.store.engine.connect() as conn:

@@ -74,18 +74,9 @@ def spend_teams(who: Principal, asked: list[str]) -> tuple[str, ...] | None:
 
 
 def visible_key(who: Principal, dimension: str, key: str) -> bool:
-    """Whether ``who`` may see a forecast, anomaly or alert about ``key`` of ``dimension``."""
-    if who.reads_everything:
-        return True
-    if who.role != "manager":
-        return False
-    if dimension == "team":
-        return key in who.teams
-    if dimension in ("project", "account"):
-        return key in who.projects
-    if dimension == "user":
-        return key in who.team_users
-    return False
+    """Whether ``who`` may see a forecast, anomaly or alert about ``key`` of ``dimension``:
+    what they read, except that these are not for members."""
+    return who.role != "member" and who.may_see(dimension, key)
 
 
 def report_teams(who: Principal) -> tuple[str, ...] | None:
@@ -98,11 +89,8 @@ def report_teams(who: Principal) -> tuple[str, ...] | None:
 
 def search_visible(who: Principal) -> dict[str, tuple[str, ...] | None]:
     """What ``who`` may find by search: kinds and names (None: every name of the kind)."""
-    if who.reads_everything:
-        return dict.fromkeys(KINDS)
-    if who.role == "manager":
-        return {"user": who.team_users, "project": who.projects, "team": who.teams}
-    return {"user": (who.ledger_user,)} if who.ledger_user else {}
+    visible = {kind: who.names_of(kind) for kind in KINDS}
+    return {kind: names for kind, names in visible.items() if names != ()}
 
 
 _PAGES = {"user": "/users/", "project": "/projects/", "team": "/teams/", "division": "/divisions/"}

@@ -47,3 +47,19 @@ def test_spend_teams_keys_and_reports() -> None:
     assert scope.report_teams(ADMIN) is None
     assert scope.report_teams(MIA) == ("ml",)
     _refused(scope.report_teams, ALICE)
+
+
+def test_one_rule_of_what_each_role_reads() -> None:
+    assert ADMIN.names_of("user") is None and ADMIN.may_see("division", "any")
+    assert MIA.names_of("user") == ("ann",) and MIA.names_of("account") == ("p-ml",)
+    assert MIA.may_see("team", "ml") and not MIA.may_see("team", "web")
+    assert MIA.names_of("division") == () and not MIA.may_see("resource", "gpu01")
+    assert ALICE.names_of("user") == ("alice",) and ALICE.names_of("team") == ()
+    assert ALICE.may_see("user", "alice") and not ALICE.may_see("user", "ann")
+    assert Principal(5, "nobody", "member").names_of("user") == ()
+    # forecasts, anomalies and alerts follow the same rule, but not for members
+    assert scope.visible_key(MIA, "project", "p-ml") and not scope.visible_key(
+        ALICE, "user", "alice"
+    )
+    assert scope.search_visible(ALICE) == {"user": ("alice",)}
+    assert scope.search_visible(MIA) == {"user": ("ann",), "team": ("ml",), "project": ("p-ml",)}

@@ -140,7 +140,7 @@ def user_detail(
     source: Source = None,
     grain: Grain = "day",
 ) -> JSONResponse:
-    if not who.may_see_user(name):
+    if not who.may_see("user", name):
         raise forbid(f"you may not read the IO of user {name!r}")
     scope = _scope(request, period, start, end, source)
     return _detail(_run(request, q.io_user, scope, name, grain), scope)
