@@ -8,8 +8,9 @@ names to ids and writes.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import mul
 from typing import Any
 
@@ -52,49 +53,76 @@ class PreparedBlock:
 
 
 def prepare_block(block: IoBlock) -> PreparedBlock:
-    with_read = {(k[1], k[2]) for k in block.sections if k[0] == READ}
-    per_user: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    per_machine: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    user_machines: dict[str, set[str]] = defaultdict(set)
-    machine_users: dict[str, set[str]] = defaultdict(set)
-    sessions = []
-    ops_total = [0, 0]
-    bytes_total = [0, 0]
-    low_of = LOWS.__getitem__
+    sections = block.sections
+    keys = list(sections)
     rows: list[int] = []
     columns: list[int] = []
     counts: list[int] = []
-    for row, ((direction, machine, user), section) in enumerate(block.sections.items()):
-        h = section.header
-        indexes = list(section.buckets)
-        values = list(section.buckets.values())
-        ops = sum(values)
-        moved = sum(map(mul, values, map(low_of, indexes)))
-        rows += [row] * len(indexes)
-        columns += indexes
-        counts += values
-        session = 1 if direction == READ or (machine, user) not in with_read else 0
-        sessions.append((user, machine, direction, h.role, h.affiliation, h.group, ops, moved,
-                         session))  # fmt: skip
-        for sums in (per_user[user], per_machine[machine]):
-            sums[direction] += ops
-            sums[2 + direction] += moved
-        user_machines[user].add(machine)
-        machine_users[machine].add(user)
-        ops_total[direction] += ops
-        bytes_total[direction] += moved
-    small = not counts or max(counts) < 2**31  # the usual case: half the bytes to send
-    buckets = np.zeros((len(sessions), N_BUCKETS), np.int32 if small else np.int64)
+    for row, section in enumerate(sections.values()):
+        found = section.buckets
+        columns += found
+        counts += found.values()
+        rows += repeat(row, len(found))
+    largest = max(counts, default=0)
+    buckets = np.zeros((len(keys), N_BUCKETS), np.int64)
     buckets[rows, columns] = counts
-    pairs = len({(k[1], k[2]) for k in block.sections})
+    ops, moved = _sums(buckets, largest)
+    with_read = {(k[1], k[2]) for k in keys if k[0] == READ}
+    per_user: dict[str, list[int]] = {}
+    per_machine: dict[str, list[int]] = {}
+    sessions = []
+    ops_total = [0, 0]
+    bytes_total = [0, 0]
+    for (direction, machine, user), section, n, size in zip(
+        keys, sections.values(), ops, moved, strict=True
+    ):
+        h = section.header
+        session = 1 if direction == READ or (machine, user) not in with_read else 0
+        sessions.append((user, machine, direction, h.role, h.affiliation, h.group, n, size,
+                         session))  # fmt: skip
+        sums = per_user.get(user)
+        if sums is None:
+            sums = per_user[user] = [0, 0, 0, 0]
+        sums[direction] += n
+        sums[2 + direction] += size
+        sums = per_machine.get(machine)
+        if sums is None:
+            sums = per_machine[machine] = [0, 0, 0, 0]
+        sums[direction] += n
+        sums[2 + direction] += size
+        ops_total[direction] += n
+        bytes_total[direction] += size
+    pairs = {(k[1], k[2]) for k in keys}
+    user_machines = Counter(user for _, user in pairs)
+    machine_users = Counter(machine for machine, _ in pairs)
     totals = (ops_total[0], ops_total[1], bytes_total[0], bytes_total[1], len(per_user),
-              len(per_machine), pairs)  # fmt: skip
+              len(per_machine), len(pairs))  # fmt: skip
     order = sorted(per_user, key=lambda u: (-(per_user[u][0] + per_user[u][1]), u))
     users: dict[str, UserSums] = {
-        u: (len(user_machines[u]), *per_user[u], rank)  # type: ignore[misc]
+        u: (user_machines[u], *per_user[u], rank)  # type: ignore[misc]
         for rank, u in enumerate(order, 1)
     }
-    machines: dict[str, Sums] = {m: (len(machine_users[m]), v[0], v[1], v[2], v[3])
+    machines: dict[str, Sums] = {m: (machine_users[m], v[0], v[1], v[2], v[3])
                                  for m, v in per_machine.items()}  # fmt: skip
+    if largest < 2**31:  # the usual case: half the bytes to send
+        buckets = buckets.astype(np.int32)
     return PreparedBlock(block.source, block.epoch, block.logged_at[:40], block.digest, totals,
                          sessions, buckets, users, machines)  # fmt: skip
+
+
+_LOWS = np.array(LOWS, np.int64)
+_LOWS_FLOAT = _LOWS.astype(np.float64)
+#: Below this, 45 counts add up without overflowing 64 bits.
+_EXACT_COUNTS = 2**57
+
+
+def _sums(buckets: np.ndarray[Any, np.dtype[np.int64]], largest: int
+          ) -> tuple[list[int], list[int]]:  # fmt: skip
+    """Each session's operations and bytes moved (exact: in 64-bit integers when they are
+    sure to fit, else in Python integers)."""
+    if largest < _EXACT_COUNTS:
+        ops = buckets.sum(axis=1).tolist()
+        if buckets.size == 0 or (buckets.astype(np.float64) @ _LOWS_FLOAT).max() < 2**62:
+            return ops, (buckets @ _LOWS).tolist()
+    rows = buckets.tolist()
+    return [sum(r) for r in rows], [sum(map(mul, r, LOWS)) for r in rows]

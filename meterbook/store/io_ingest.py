@@ -60,33 +60,33 @@ def _now() -> datetime:
 K = TypeVar("K", bound=tuple[Any, ...])
 
 
-def _summed(keys: list[K], buckets: np.ndarray[Any, np.dtype[np.int64]]
-            ) -> tuple[list[K], list[list[int]]]:  # fmt: skip
-    """The distinct ``keys`` (in order of first appearance) and the sums of the bucket rows
-    of each."""
+def _grouped(keys: list[K], rows: np.ndarray[Any, np.dtype[np.int64]]
+             ) -> tuple[list[K], list[list[int]]]:  # fmt: skip
+    """The distinct ``keys`` (in order of first appearance) and the sum of the ``rows`` of
+    each (the caller makes sure the sums fit in 64 bits)."""
     index: dict[K, int] = {}
     codes = [index.setdefault(k, len(index)) for k in keys]
     if len(index) == len(keys):
-        return keys, buckets.tolist()
-    summed = np.zeros((len(index), N_BUCKETS), np.int64)
-    np.add.at(summed, np.array(codes, np.intp), buckets)
-    return list(index), summed.tolist()
+        return keys, rows.tolist()
+    code = np.array(codes, np.intp)
+    order = np.argsort(code, kind="stable")
+    ordered = code[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    return list(index), np.add.reduceat(rows[order], starts, axis=0).tolist()
 
 
-def _summed_measures(keys: list[K], measures: list[tuple[int, int, int]]
-                     ) -> list[tuple[int, int, int]]:  # fmt: skip
-    """The sums of ``measures`` per distinct key, in :func:`_summed`'s order (exact integers:
-    bytes may pass 2**63)."""
-    sums: dict[K, list[int]] = {}
-    for key, (a, b, c) in zip(keys, measures, strict=True):
-        total = sums.get(key)
-        if total is None:
-            sums[key] = [a, b, c]
-        else:
-            total[0] += a
-            total[1] += b
-            total[2] += c
-    return [(a, b, c) for a, b, c in sums.values()]
+#: Sums below this fit in 64 bits with room to spare.
+_FITS = 2**62
+
+
+def _rows(measures: list[tuple[int, int, int]], buckets: np.ndarray[Any, np.dtype[np.int64]]
+          ) -> np.ndarray[Any, np.dtype[Any]]:  # fmt: skip
+    """Sessions as rows of (session, ops, bytes, bucket counts...): 64-bit integers when their
+    sums fit, else Python integers (bytes moved can pass 2**63)."""
+    columns = np.array(measures, np.object_).reshape(-1, 3)
+    if sum(m[1] for m in measures) < _FITS and sum(m[2] for m in measures) < _FITS:
+        return np.hstack((columns.astype(np.int64), buckets))
+    return np.hstack((columns, buckets.astype(np.object_)))
 
 
 def _columns(key: str, count: str) -> tuple[str, ...]:
@@ -218,9 +218,9 @@ class IoLogWriter:
         """Add sessions (their day-rollup keys, their (session, ops, bytes) and bucket counts
         row by row) to the day rollups' changes; ``sign`` -1 takes them out."""
         daily, sizes = self._daily, self._sizes
-        for key, counts, (session, ops, moved) in zip(
-            *_summed(keys, buckets), _summed_measures(keys, measures), strict=True
-        ):
+        step = add if sign == 1 else sub
+        for key, (session, ops, moved, *counts) in zip(*_grouped(keys, _rows(measures, buckets)),
+                                                       strict=True):  # fmt: skip
             sums = daily.get(key)
             if sums is None:
                 daily[key] = [sign * session, sign * ops, sign * moved,
@@ -229,14 +229,14 @@ class IoLogWriter:
                 sums[0] += sign * session
                 sums[1] += sign * ops
                 sums[2] += sign * moved
-                sums[3] = list(map(add if sign == 1 else sub, sums[3], counts))
+                sums[3] = list(map(step, sums[3], counts))
         size_keys: list[SizeKey] = [(k[0], k[1], k[4], k[5], k[6]) for k in keys]
-        for size_key, counts in zip(*_summed(size_keys, buckets), strict=True):
+        for size_key, counts in zip(*_grouped(size_keys, buckets), strict=True):
             known = sizes.get(size_key)
             if known is None:
                 sizes[size_key] = counts if sign == 1 else [-c for c in counts]
             else:
-                sizes[size_key] = list(map(add if sign == 1 else sub, known, counts))
+                sizes[size_key] = list(map(step, known, counts))
 
     def _remove(self, conn: Connection, block_id: int, block_ts: int, source_id: int) -> None:
         """Delete a stored block and take its sessions out of the day rollup."""

@@ -202,3 +202,40 @@ def test_the_fast_reader_reads_as_the_line_by_line_one(
             assert read([path]) == expected
         finally:
             module._CHUNK, module._Reading.fast = old_chunk, old_fast
+
+
+@given(st.lists(st.tuples(st.sampled_from(["ann", "bob", "cy"]), st.sampled_from(["m1", "m2"]),
+                          st.integers(0, 1),
+                          st.dictionaries(st.integers(0, 44), st.one_of(st.integers(1, 10**6),
+                                                                        st.integers(1, 2**62)),
+                                          max_size=6)),
+                max_size=12))  # fmt: skip
+def test_prepared_blocks_count_exactly(
+    histograms: list[tuple[str, str, int, dict[int, int]]],
+) -> None:
+    """Operations and bytes are exact integers, even where 64 bits would overflow."""
+    from meterbook.connectors.iolog import Section
+    from meterbook.connectors.iolog.parse import SectionHeader
+    from meterbook.ioledger import prepare_block
+
+    block = IoBlock("s", 1741305669, "2025-03-07 01:01:09", "f.log", 1)
+    for user, machine, direction, counts in histograms:
+        header = SectionHeader(direction, machine, "g", user, "staff", "phys")
+        section = block.sections.setdefault((direction, machine, user), Section(header))
+        section.buckets.update(counts)
+    prepared = prepare_block(block)
+    expected = {(d, m, u): (sum(s.buckets.values()),
+                            sum(c * bucket_low(i) for i, c in s.buckets.items()))
+                for (d, m, u), s in block.sections.items()}  # fmt: skip
+    got = {(r[2], r[1], r[0]): (r[6], r[7]) for r in prepared.sessions}
+    assert got == expected
+    assert prepared.buckets.tolist() == [
+        [s.buckets.get(i, 0) for i in range(45)] for s in block.sections.values()
+    ]
+    for user, (machines, read_ops, write_ops, read_bytes, write_bytes, _) in prepared.users.items():
+        mine = {k: v for k, v in expected.items() if k[2] == user}
+        assert machines == len({k[1] for k in mine})
+        assert (read_ops, write_ops) == tuple(sum(v[0] for k, v in mine.items() if k[0] == d)
+                                              for d in (0, 1))  # fmt: skip
+        assert (read_bytes, write_bytes) == tuple(sum(v[1] for k, v in mine.items() if k[0] == d)
+                                                  for d in (0, 1))  # fmt: skip

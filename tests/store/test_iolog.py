@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 import pytest
@@ -225,3 +225,19 @@ def test_periods_cut_at_days(store: Store) -> None:
     assert (before.blocks, on.blocks) == (0, 3)
     with pytest.raises(Exception, match="no user 'zed'"), store.engine.connect() as conn:
         q.io_user(conn, scope(store), "zed")
+
+
+def test_day_sums_are_exact_beyond_64_bits() -> None:
+    import numpy as np
+
+    from meterbook.store.io_ingest import IoLogWriter
+
+    writer = IoLogWriter(1, UTC)
+    key = ("2025-03-07", 1, 1, 1, "staff", "g", 0)
+    other = ("2025-03-07", 1, 2, 1, "staff", "g", 0)
+    buckets = np.array([[1] * 45, [2] * 45, [3] * 45], np.int64)
+    writer._add([key, other, key], [(1, 5, 2**70), (0, 3, 4), (1, 2, 2**70)], buckets)
+    writer._add([key], [(1, 1, 1)], np.array([[1] * 45], np.int64), sign=-1)
+    assert writer._daily[key][:3] == [1, 6, 2**71 - 1] and writer._daily[key][3] == [3] * 45
+    assert writer._daily[other] == [0, 3, 4, [2] * 45]
+    assert writer._sizes[("2025-03-07", 1, "staff", "g", 0)] == [5] * 45
