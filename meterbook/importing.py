@@ -123,6 +123,7 @@ def run_import(
         batches = produce()
     pending = _Pending()
     with store.engine.connect() as conn, few_collections():
+        _for_bulk_writes(conn, writer)
         transaction = conn.begin()
         try:
             for batch in batches:
@@ -166,6 +167,14 @@ def run_import(
         finish_run(store.engine, run_id, "ok", result.summary())
     log.info("import run %d: %s", run_id, result.summary())
     return result
+
+
+def _for_bulk_writes(conn: Connection, writer: Any) -> None:
+    """Apply the writer's SQLite settings for this import's connection (it closes after)."""
+    if conn.dialect.name == "sqlite" and writer.sqlite_pragmas:
+        for pragma in writer.sqlite_pragmas:
+            conn.exec_driver_sql(pragma)
+        conn.commit()
 
 
 class _Pending:

@@ -142,6 +142,10 @@ def fill_dims(table: pa.Table) -> pa.Table:
 class LedgerWriter:
     """Writes prepared batches of one connector kind for one import run."""
 
+    #: SQLite settings of the import's connection: none (a bigger page cache did not make
+    #: Slurm imports faster, measured, and would add to their memory).
+    sqlite_pragmas: tuple[str, ...] = ()
+
     def __init__(self, kind: str, run_id: int, zone: tzinfo) -> None:
         self.kind = kind
         self.run_id = run_id

@@ -241,3 +241,21 @@ def test_day_sums_are_exact_beyond_64_bits() -> None:
     assert writer._daily[key][:3] == [1, 6, 2**71 - 1] and writer._daily[key][3] == [3] * 45
     assert writer._daily[other] == [0, 3, 4, [2] * 45]
     assert writer._sizes[("2025-03-07", 1, "staff", "g", 0)] == [5] * 45
+
+
+def test_an_io_import_connection_gets_a_bigger_page_cache(tmp_path: Path) -> None:
+    from meterbook.importing import _for_bulk_writes
+    from meterbook.settings import Settings
+    from meterbook.store.core import upgrade_store
+    from meterbook.store.ingest import LedgerWriter
+    from meterbook.store.io_ingest import IoLogWriter
+
+    store = upgrade_store(Settings(database_url=f"sqlite:///{tmp_path / 'p.db'}"))[0]
+    with store.engine.connect() as conn:
+        _for_bulk_writes(conn, IoLogWriter(1, UTC))
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -32768
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10000
+    with store.engine.connect() as conn:  # a new connection: the defaults again
+        _for_bulk_writes(conn, LedgerWriter("slurm", 1, UTC))
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000
+    store.engine.dispose()
