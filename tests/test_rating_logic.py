@@ -30,9 +30,11 @@ def test_day_parts_add_up_and_follow_the_overlap(
     assert sum((p[1][0] for p in parts), Decimal(0)) == amount
     pieces = list(split_seconds(start, start + hours * 3600, zone))  # type: ignore[arg-type]
     assert [p[0] for p in parts] == [p[0] for p in pieces]
+    span = record["end_ts"] - record["start_ts"]  # the record's seconds (not hours * 3600,
+    # which floating point makes differ from the end minus the start)
     for (_, (value,)), (_, seconds, _) in zip(parts[:-1], pieces, strict=False):
         # Every part but the last is its share, rounded to 6 decimals.
-        share = amount * Decimal(seconds) / Decimal(hours * 3600)
+        share = amount * Decimal(seconds) / Decimal(span)
         assert abs(value - share) <= Decimal("0.0000005")
 
 
