@@ -17,32 +17,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
-from serving import serving
+from serving import meterbook, serving
 
 OUT = Path(__file__).parent / "out"
 PASSWORD = "bench-password-1"
 MENU = ["/", "/explorer", "/users", "/projects", "/teams", "/divisions", "/machines", "/io",
         "/spend", "/reports", "/imports", "/admin", "/search?q=a"]  # fmt: skip
-
-
-def meterbook(folder: Path, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "meterbook", *args],
-        cwd=folder,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise SystemExit(f"meterbook {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
 
 
 def build(jobs: int) -> Path:
@@ -52,12 +36,8 @@ def build(jobs: int) -> Path:
         return folder
     OUT.mkdir(exist_ok=True)
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "meterbook", "demo", "--dir", str(folder), "--jobs", str(jobs),
-         "--no-serve"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    meterbook(folder, "users", "create", "bench", "--role", "admin", "--password-stdin",
+    meterbook("demo", "--dir", str(folder), "--jobs", str(jobs), "--no-serve")
+    meterbook("users", "create", "bench", "--role", "admin", "--password-stdin", cwd=folder,
               stdin=PASSWORD + "\n")  # fmt: skip
     (folder / "built").write_text("")
     print(f"built the demo ledger of {jobs:,} jobs in {time.perf_counter() - started:.0f} s")

@@ -1,4 +1,5 @@
-"""`meterbook serve` for a benchmark: on a free port, plain HTTP, stopped at the end."""
+"""`meterbook` for a benchmark: commands, and `serve` on a free port, plain HTTP, stopped at
+the end."""
 
 from __future__ import annotations
 
@@ -13,6 +14,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+
+def meterbook(*args: str, cwd: Path | None = None, stdin: str | None = None) -> str:
+    """The output of `meterbook ARGS` (run in ``cwd``); a failure stops the benchmark."""
+    done = subprocess.run(
+        [sys.executable, "-m", "meterbook", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise SystemExit(f"meterbook {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
 
 
 def free_port() -> int:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -31,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
-from serving import serving
+from serving import meterbook, serving
 
 from meterbook.samples import slurm as sample
 
@@ -41,16 +39,7 @@ PASSWORD = "bench-password-1"
 
 
 def run(*args: str, db: Path, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "meterbook", "--db", f"sqlite:///{db}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise SystemExit(f"meterbook {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
+    return meterbook("--db", f"sqlite:///{db}", *args, stdin=stdin)
 
 
 def build(jobs: int) -> tuple[Path, Path]:
