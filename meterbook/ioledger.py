@@ -9,6 +9,7 @@ names to ids and writes.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import mul
@@ -52,6 +53,14 @@ class PreparedBlock:
     machines: dict[str, Sums] = field(default_factory=dict)
 
 
+def session_flags(histograms: Sequence[tuple[int, Any, Any]]) -> list[int]:
+    """For the ``(direction, machine, user)`` histograms of one block: 1 where a histogram
+    counts its (machine, user) session (the read one, or the write one when there is no read
+    histogram), else 0."""
+    with_read = {(h[1], h[2]) for h in histograms if h[0] == READ}
+    return [1 if h[0] == READ or (h[1], h[2]) not in with_read else 0 for h in histograms]
+
+
 def prepare_block(block: IoBlock) -> PreparedBlock:
     sections = block.sections
     keys = list(sections)
@@ -67,17 +76,16 @@ def prepare_block(block: IoBlock) -> PreparedBlock:
     buckets = np.zeros((len(keys), N_BUCKETS), np.int64)
     buckets[rows, columns] = counts
     ops, moved = _sums(buckets, largest)
-    with_read = {(k[1], k[2]) for k in keys if k[0] == READ}
+    flags = session_flags(keys)
     per_user: dict[str, list[int]] = {}
     per_machine: dict[str, list[int]] = {}
     sessions = []
     ops_total = [0, 0]
     bytes_total = [0, 0]
-    for (direction, machine, user), section, n, size in zip(
-        keys, sections.values(), ops, moved, strict=True
+    for (direction, machine, user), section, n, size, session in zip(
+        keys, sections.values(), ops, moved, flags, strict=True
     ):
         h = section.header
-        session = 1 if direction == READ or (machine, user) not in with_read else 0
         sessions.append((user, machine, direction, h.role, h.affiliation, h.group, n, size,
                          session))  # fmt: skip
         sums = per_user.get(user)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
-from operator import add, sub
+from operator import add
 from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Connection, delete, select, update
 
 from meterbook.connectors.iolog import FileState
-from meterbook.ioledger import N_BUCKETS, READ, PreparedBlock
+from meterbook.ioledger import N_BUCKETS, PreparedBlock, session_flags
 from meterbook.periods import local_day
 from meterbook.pipeline import IoBatch
 from meterbook.store.dialect import insert_rows, upsert_rows
@@ -227,25 +227,20 @@ class IoLogWriter:
         """Add sessions (their day-rollup keys, their (session, ops, bytes) and bucket counts
         row by row) to the day rollups' changes; ``sign`` -1 takes them out."""
         daily, sizes = self._daily, self._sizes
-        step = add if sign == 1 else sub
-        for key, (session, ops, moved, *counts) in zip(*_grouped(keys, _rows(measures, buckets)),
-                                                       strict=True):  # fmt: skip
+        rows = _rows(measures, buckets) * sign
+        for key, (session, ops, moved, *counts) in zip(*_grouped(keys, rows), strict=True):
             sums = daily.get(key)
             if sums is None:
-                daily[key] = [sign * session, sign * ops, sign * moved,
-                              counts if sign == 1 else [-c for c in counts]]  # fmt: skip
+                daily[key] = [session, ops, moved, counts]
             else:
-                sums[0] += sign * session
-                sums[1] += sign * ops
-                sums[2] += sign * moved
-                sums[3] = list(map(step, sums[3], counts))
+                sums[0] += session
+                sums[1] += ops
+                sums[2] += moved
+                sums[3] = list(map(add, sums[3], counts))
         size_keys: list[SizeKey] = [(k[0], k[1], k[4], k[5], k[6]) for k in keys]
-        for size_key, counts in zip(*_grouped(size_keys, buckets), strict=True):
+        for size_key, counts in zip(*_grouped(size_keys, buckets * sign), strict=True):
             known = sizes.get(size_key)
-            if known is None:
-                sizes[size_key] = counts if sign == 1 else [-c for c in counts]
-            else:
-                sizes[size_key] = list(map(step, known, counts))
+            sizes[size_key] = counts if known is None else list(map(add, known, counts))
 
     def _remove(self, conn: Connection, block_id: int, block_ts: int, source_id: int) -> None:
         """Delete a stored block and take its sessions out of the day rollup."""
@@ -253,10 +248,9 @@ class IoLogWriter:
         s = io_sessions.c
         query = select(*(s[c] for c in SESSION_COLUMNS)).where(s.block_id == block_id)
         stored = [tuple(r) for r in conn.execute(query)]
-        with_read = {(r[1], r[2]) for r in stored if r[3] == READ}
         keys: list[IdKey] = [(day, source_id, r[1], r[2], r[4], r[6], r[3]) for r in stored]
-        measures = [(1 if r[3] == READ or (r[1], r[2]) not in with_read else 0, r[7], r[8])
-                    for r in stored]  # fmt: skip
+        flags = session_flags([(r[3], r[2], r[1]) for r in stored])
+        measures = [(flag, r[7], r[8]) for flag, r in zip(flags, stored, strict=True)]
         buckets = np.array([r[9:] for r in stored], np.int64).reshape(-1, N_BUCKETS)
         self._add(keys, measures, buckets, sign=-1)
         for table in (io_sessions, io_user_blocks, io_machine_blocks):

@@ -262,6 +262,10 @@ _LABELS: dict[bytes, int] = {}
 
 
 def _label_index(label: bytes) -> int:
+    """The bucket index of a label (-1: not a valid bucket), parsed once per distinct label."""
+    known = _LABELS.get(label)
+    if known is not None:
+        return known
     m = BUCKET.match(label + b" 0")
     try:
         index = -1 if m is None else bucket_of(m[1], m[2], m[3], m[4])
@@ -362,7 +366,6 @@ class _Reading:
     def chunk(self, text: bytes, at: int, size: int) -> Iterator[Any]:
         """The items of the lines of ``text`` read at ``at``: ``text[0]`` is the newline
         that ends the line before them; the last line may be partial."""
-        labels = _LABELS
         headers = _HEADERS
         find_buckets = _BUCKETS.findall
         next_other = _NOT_BUCKET.search
@@ -386,9 +389,7 @@ class _Reading:
                         continue
                     taken = 0
                     for label, digits in found:
-                        index = labels.get(label)
-                        if index is None:
-                            index = _label_index(label)
+                        index = _label_index(label)
                         if index < 0:
                             break
                         taken += 1
@@ -430,9 +431,7 @@ class _Reading:
         if first == 91:  # "["
             m = BUCKET_FAST.match(raw)
             if m is not None and self.buckets is not None:
-                index = _LABELS.get(m[1])
-                if index is None:
-                    index = _label_index(m[1])
+                index = _label_index(m[1])
                 if index >= 0:
                     count = int(m[2])
                     if count:
