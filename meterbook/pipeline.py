@@ -36,7 +36,9 @@ from meterbook.connectors.base import (
 from meterbook.errors import FatalSourceError
 from meterbook.ioledger import PreparedBlock, prepare_block
 
-_QUEUE_BATCHES = 2
+#: Batches the reader may have ready ahead of the writer, by default (record batches of
+#: 10,000 are a few megabytes each: two keep the writer fed without adding to memory).
+QUEUE_BATCHES = 2
 B = TypeVar("B")
 
 
@@ -187,15 +189,18 @@ def _produce(
 
 
 def parallel_batches(
-    produce: Callable[[], Iterator[B]], after_fork: Callable[[], None] | None = None
+    produce: Callable[[], Iterator[B]],
+    after_fork: Callable[[], None] | None = None,
+    depth: int = QUEUE_BATCHES,
 ) -> Iterator[B]:
     """The batches ``produce()`` yields, produced in a forked reader process.
 
     ``after_fork`` runs first in the child (for example to let go of inherited database
-    connections). Closing the iterator early stops the reader.
+    connections). The reader waits when ``depth`` batches are ready and not yet taken.
+    Closing the iterator early stops the reader.
     """
     context = multiprocessing.get_context("fork")
-    channel = context.Queue(maxsize=_QUEUE_BATCHES)
+    channel = context.Queue(maxsize=depth)
     reader = context.Process(
         target=_produce, args=(produce, channel, after_fork), name="meterbook-reader", daemon=True
     )
