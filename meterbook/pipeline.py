@@ -130,6 +130,34 @@ def read_batches(connector: Connector, batch_size: int, zone: tzinfo) -> Iterato
     yield collector.take()
 
 
+class _NoPandas:
+    """An import hook that says pandas is not installed."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r} (not loaded by imports)")
+
+
+def forgo_pandas() -> None:
+    """Let pyarrow conclude, once for this process, that pandas is not installed.
+
+    pyarrow loads pandas the first time it is given a Python list (to check whether it is a
+    pandas object), and pandas makes 47 MB of resident memory, in an import that never uses
+    it (pandas is installed for the forecasts' statsmodels). pyarrow looks once and keeps the
+    answer: pandas is hidden for that one look, then importable again for anyone who asks.
+    Nothing happens when pandas is already loaded. For import commands only: pyarrow then no
+    longer recognises pandas objects, which a process that forecasts would give it.
+    """
+    if "pandas" in sys.modules:
+        return
+    hook = _NoPandas()
+    sys.meta_path.insert(0, hook)
+    try:
+        pa.array([0])  # pyarrow's one look for pandas
+    finally:
+        sys.meta_path.remove(hook)
+
+
 @contextmanager
 def few_collections() -> Iterator[None]:
     """Run the cyclic garbage collector rarely: imports make many short-lived, acyclic objects
