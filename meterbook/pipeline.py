@@ -145,8 +145,9 @@ def forgo_pandas() -> None:
     pandas object), and pandas makes 47 MB of resident memory, in an import that never uses
     it (pandas is installed for the forecasts' statsmodels). pyarrow looks once and keeps the
     answer: pandas is hidden for that one look, then importable again for anyone who asks.
-    Nothing happens when pandas is already loaded. For import commands only: pyarrow then no
-    longer recognises pandas objects, which a process that forecasts would give it.
+    Nothing happens when pandas is already loaded. For import commands only: pyarrow's
+    pandas-specific paths are then off for the process, and a process that forecasts hands
+    pandas objects to pyarrow.
     """
     if "pandas" in sys.modules:
         return

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,13 @@ needs_fork = pytest.mark.skipif(not can_fork(), reason="needs fork and two cores
 _context = multiprocessing.get_context("fork")
 
 
-def _made_when_idle(depth: int, produced: object) -> int:
+def _made_when_idle(depth: int, produced: Synchronized[int]) -> int:
     """Take one batch, then wait until the reader stops making more; how many it made."""
     batches = parallel_batches(lambda: _count(produced, 40), depth=depth)
     assert next(batches) == 0
     seen, since = -1, time.monotonic()
     while time.monotonic() - since < 1.0:  # one second without a new batch: it waits
-        now = produced.value  # type: ignore[attr-defined]
+        now = produced.value
         if now != seen:
             seen, since = now, time.monotonic()
         time.sleep(0.02)
@@ -36,10 +37,10 @@ def _made_when_idle(depth: int, produced: object) -> int:
     return int(seen)
 
 
-def _count(produced: object, n: int) -> Iterator[int]:
+def _count(produced: Synchronized[int], n: int) -> Iterator[int]:
     for i in range(n):
-        with produced.get_lock():  # type: ignore[attr-defined]
-            produced.value += 1  # type: ignore[attr-defined]
+        with produced.get_lock():
+            produced.value += 1
         yield i
 
 
